@@ -1,0 +1,35 @@
+# Two commands set up a fresh machine and do everything:
+#   make vae    train the lab's VAE on FashionMNIST and write its figures
+#   make test   run the test suite (gradient checks included)
+# Both create the virtual environment .venv and install requirements.txt on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: vae ae pca bench test clean
+
+$(INSTALLED): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+vae: $(INSTALLED)
+	$(BIN)/python train_vae.py $(ARGS)
+
+ae: $(INSTALLED)
+	$(BIN)/python train_ae.py $(ARGS)
+
+pca: $(INSTALLED)
+	$(BIN)/python compare_pca.py $(ARGS)
+
+bench: $(INSTALLED)
+	$(BIN)/python bench.py $(ARGS)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

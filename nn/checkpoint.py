@@ -1,0 +1,47 @@
+"""Saving and loading named arrays as .npz files, atomically.
+
+A file is written under a temporary name in the same folder and renamed over the
+target only once complete (os.replace is atomic on POSIX and Windows), so a crash or
+Ctrl-C half-way through never replaces a good file with a broken one.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, unreadable, or does not fit the model."""
+
+
+def save_npz(path, arrays, meta=None):
+    """Write `arrays` (name -> NumPy array) and `meta` (a JSON-able dict) to `path`."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, __meta__=np.array(json.dumps(meta or {})), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_npz(path):
+    """(arrays, meta) as written by save_npz; CheckpointError if it cannot be read."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    return arrays, meta

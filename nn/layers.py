@@ -1,0 +1,191 @@
+"""Layers with hand-written backward passes.
+
+Every layer follows one protocol:
+  forward(x)      computes y and keeps on `self` what backward needs;
+  backward(dout)  takes dout = dL/dy, returns dx = dL/dx, and fills `self.grads`
+                  (dL/dparam) with the same keys as `self.params`.
+Gradients are overwritten, never accumulated, so there is nothing to zero between steps.
+The derivation of every backward is in docs/derivations.md, in the names used here.
+"""
+
+import math
+
+from .backend import TRAIN_DTYPE, namespace, resolve_dtype, to_backend, to_numpy
+
+# Weight variance for each init: He (Kaiming) keeps the variance of ReLU activations
+# constant through depth; Xavier (Glorot) does the same for tanh/linear/sigmoid layers.
+INITS = {
+    "he": lambda fan_in, fan_out: 2.0 / fan_in,
+    "xavier": lambda fan_in, fan_out: 2.0 / (fan_in + fan_out),
+}
+
+
+class Layer:
+    """Base class: parameter-free unless a subclass fills `params`."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+
+    def state_dict(self):
+        """The parameters as NumPy arrays, by name: what a checkpoint stores."""
+        return {name: to_numpy(p) for name, p in self.params.items()}
+
+    def load_state_dict(self, state):
+        """Copy `state` (name -> array) into the parameters, in place.
+
+        In place, so that an optimiser holding the parameter arrays keeps working.
+        Names and shapes must match exactly; a mismatch names the parameter.
+        """
+        missing, unexpected = self.params.keys() - state.keys(), state.keys() - self.params.keys()
+        if missing or unexpected:
+            raise ValueError(
+                f"state does not match the model: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
+        for name, p in self.params.items():
+            if tuple(state[name].shape) != tuple(p.shape):
+                raise ValueError(
+                    f"parameter {name!r} has shape {tuple(p.shape)} in the model "
+                    f"but {tuple(state[name].shape)} in the state"
+                )
+        for name, p in self.params.items():
+            xp = namespace(p)
+            p[...] = xp.astype(to_backend(state[name], xp), p.dtype)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Dense(Layer):
+    """Fully connected layer, y = x @ W + b.
+
+    x: (N, in_features), W: (in_features, out_features), b: (out_features,), y: (N, out_features).
+    Backward: dW = x.T @ dout, db = sum_n dout, dx = dout @ W.T  (derivations.md#dense).
+    `input_grad = False` skips dx: the first layer of a network never needs it.
+    """
+
+    def __init__(self, in_features, out_features, rng, init="he", dtype=TRAIN_DTYPE):
+        super().__init__()
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+        self.in_features, self.out_features, self.init = in_features, out_features, init
+        std = math.sqrt(INITS[init](in_features, out_features))
+        W = rng.normal((in_features, out_features), dtype)
+        W *= std
+        self.params = {"W": W, "b": rng.xp.zeros((out_features,), dtype=resolve_dtype(rng.xp, dtype))}
+        self.input_grad = True
+
+    def forward(self, x):
+        W, b = self.params["W"], self.params["b"]
+        namespace(x, W)  # refuses an input from another backend
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Dense({self.in_features}, {self.out_features}) expects input of shape "
+                f"(N, {self.in_features}), got {tuple(x.shape)}"
+            )
+        self.x = x
+        y = x @ W
+        y += b  # in place: one (N, out) array instead of two
+        return y
+
+    def backward(self, dout):
+        xp = namespace(dout)
+        self.grads["W"] = self.x.T @ dout
+        self.grads["b"] = xp.sum(dout, axis=0)
+        return dout @ self.params["W"].T if self.input_grad else None
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features}, init={self.init!r})"
+
+
+class ReLU(Layer):
+    """y = max(x, 0), elementwise.  x, y: (N, D).  dx = dout where x > 0, else 0."""
+
+    def forward(self, x):
+        xp = namespace(x)
+        self.positive = x > 0
+        return xp.maximum(x, 0.0)
+
+    def backward(self, dout):
+        xp = namespace(dout)
+        return xp.where(self.positive, dout, 0.0)
+
+
+class LeakyReLU(Layer):
+    """y = x if x > 0 else alpha * x.  x, y: (N, D).  dx = dout, or alpha * dout where x <= 0."""
+
+    def __init__(self, alpha=0.01):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        xp = namespace(x)
+        self.positive = x > 0
+        return xp.where(self.positive, x, self.alpha * x)
+
+    def backward(self, dout):
+        xp = namespace(dout)
+        return xp.where(self.positive, dout, self.alpha * dout)
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow: exp is only ever taken of -|x| <= 0."""
+    xp = namespace(x)
+    e = xp.exp(-xp.abs(x))  # in (0, 1]
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+class Sigmoid(Layer):
+    """y = sigmoid(x) = 1 / (1 + exp(-x)).  x, y: (N, D).  dx = dout * y * (1 - y)."""
+
+    def forward(self, x):
+        self.y = sigmoid(x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * self.y * (1.0 - self.y)
+
+
+class Tanh(Layer):
+    """y = tanh(x).  x, y: (N, D).  dx = dout * (1 - y**2)."""
+
+    def forward(self, x):
+        self.y = namespace(x).tanh(x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * (1.0 - self.y * self.y)
+
+
+class Sequential(Layer):
+    """Layers applied in order; backward runs them in reverse (the chain rule).
+
+    `params` and `grads` are flat dicts named "<layer index>.<param>" ("0.W", "2.b"),
+    holding the layers' own arrays: an optimiser that updates `params` in place
+    updates the layers.
+    """
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+        self.params = {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential(\n  {inner}\n)"

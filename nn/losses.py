@@ -1,0 +1,63 @@
+"""Losses, each returning its value and its gradient with respect to its inputs.
+
+Convention (that of the reference PyTorch VAE example): a loss is summed over the
+features of one example and averaged over the batch, so it reads as "per image" and
+its gradient carries a 1/N. `reduction="mean"` averages over every element instead
+(1/(N*D)), the convention of torch.nn.MSELoss's default. Derivations: docs/derivations.md.
+"""
+
+from .backend import namespace
+from .layers import sigmoid
+
+REDUCTIONS = ("sum", "mean")
+
+
+def _divisor(x, reduction):
+    """N for "sum" (per example), N*D for "mean" (per element)."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}: choose one of {', '.join(REDUCTIONS)}")
+    n_examples = x.shape[0]
+    return n_examples if reduction == "sum" else n_examples * (x.size // n_examples)
+
+
+def mse(x_hat, x, reduction="sum"):
+    """Squared error L = 1/N sum_{n,d} (x_hat - x)**2.   x_hat, x: (N, D).
+
+    Returns (L, dx_hat) with dx_hat = 2 (x_hat - x) / N.
+    """
+    xp = namespace(x_hat, x)
+    divisor = _divisor(x, reduction)
+    diff = x_hat - x
+    loss = xp.sum(diff * diff) / divisor
+    diff *= 2.0 / divisor  # diff is ours: reuse it as the gradient
+    return loss, diff
+
+
+def bce(logits, x, reduction="sum"):
+    """Binary cross-entropy of targets x in [0, 1] against p = sigmoid(logits).  logits, x: (N, D).
+
+    L = 1/N sum -[x log p + (1 - x) log(1 - p)], computed from the logits as
+    max(l, 0) - l x + log(1 + exp(-|l|)), which never takes the log of 0 nor overflows.
+    Returns (L, dlogits) with dlogits = (sigmoid(logits) - x) / N.
+    """
+    xp = namespace(logits, x)
+    divisor = _divisor(x, reduction)
+    loss = xp.sum(xp.maximum(logits, 0.0) - logits * x + xp.log1p(xp.exp(-xp.abs(logits)))) / divisor
+    dlogits = sigmoid(logits) - x
+    dlogits *= 1.0 / divisor
+    return loss, dlogits
+
+
+def gaussian_kl(mu, logvar, reduction="sum"):
+    """KL( N(mu, exp(logvar)) || N(0, I) ), in closed form.   mu, logvar: (N, J).
+
+    KL = -1/2 * 1/N sum_{n,j} (1 + logvar - mu**2 - exp(logvar)).
+    Returns (KL, dmu, dlogvar) with dmu = mu / N and dlogvar = (exp(logvar) - 1) / (2N).
+    """
+    xp = namespace(mu, logvar)
+    divisor = _divisor(mu, reduction)
+    var = xp.exp(logvar)
+    kl = -0.5 * xp.sum(1.0 + logvar - mu * mu - var) / divisor
+    dmu = mu / divisor
+    dlogvar = (var - 1.0) * (0.5 / divisor)
+    return kl, dmu, dlogvar

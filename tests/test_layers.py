@@ -1,0 +1,157 @@
+"""Gradient checks of every layer, in float64, on every backend; and the layers' errors."""
+
+import numpy as np
+import pytest
+
+from nn import Dense, Generator, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh
+from nn.backend import BackendError
+from nn.gradcheck import check_layer, rel_error
+
+F64 = "float64"
+TOL = 1e-6  # max relative error of a correct backward in float64 is about 1e-9
+
+
+def away_from_kink(x, xp, margin=0.1):
+    """Move inputs out of (-margin, margin): at 0, ReLU has no derivative and the
+    centred difference straddles the kink."""
+    return xp.where(x >= 0, x + margin, x - margin)
+
+
+def assert_layer_gradients(layer, x, rng, tol=TOL):
+    xp = rng.xp
+    errors = check_layer(layer, x, rng.normal(tuple(layer.forward(x).shape), F64))
+    assert max(errors.values()) < tol, errors
+
+
+@pytest.mark.parametrize("init", ["he", "xavier"])
+def test_dense_gradients(xp, init):
+    rng = Generator(0, xp)
+    assert_layer_gradients(Dense(6, 4, rng, init=init, dtype=F64), rng.normal((5, 6), F64), rng)
+
+
+@pytest.mark.parametrize("make_layer", [ReLU, Sigmoid, Tanh, lambda: LeakyReLU(0.1)],
+                         ids=["ReLU", "Sigmoid", "Tanh", "LeakyReLU"])
+def test_activation_gradients(xp, make_layer):
+    rng = Generator(1, xp)
+    x = away_from_kink(2.0 * rng.normal((4, 7), F64), xp)
+    assert_layer_gradients(make_layer(), x, rng)
+
+
+def test_sequential_gradients_through_composition(xp):
+    rng = Generator(2, xp)
+    net = Sequential(Dense(5, 8, rng, dtype=F64), ReLU(), Dense(8, 8, rng, dtype=F64), Tanh(),
+                     Dense(8, 3, rng, init="xavier", dtype=F64), Sigmoid())
+    assert_layer_gradients(net, rng.normal((4, 5), F64), rng)
+    assert set(net.grads) == set(net.params) == {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b"}
+
+
+class TransposedDense(Dense):
+    """A Dense whose weight gradient is transposed (dout.T @ x instead of x.T @ dout)."""
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.grads["W"] = dout.T @ self.x  # the same shape only because the test's W is square
+        return dx
+
+
+class ScaledDense(Dense):
+    """A Dense whose weight gradient is 1% too large."""
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.grads["W"] = self.grads["W"] * 1.01
+        return dx
+
+
+@pytest.mark.parametrize("broken", [TransposedDense, ScaledDense])
+def test_checker_catches_a_wrong_backward(broken):
+    rng = Generator(3, np)
+    layer = broken(4, 4, rng, dtype=F64)
+    errors = check_layer(layer, rng.normal((3, 4), F64), rng.normal((3, 4), F64))
+    assert errors["W"] > 1e-3, errors  # far above the 1e-6 a correct layer reaches
+    assert errors["x"] < TOL and errors["b"] < TOL  # and it blames only W
+
+
+def test_rel_error_is_zero_for_equal_and_one_for_opposite():
+    a = np.array([1.0, -2.0, 0.0])
+    assert rel_error(a, a) == 0.0
+    assert rel_error(a, -a) == 1.0
+
+
+def test_sigmoid_is_stable_at_large_inputs(xp):
+    x = xp.asarray([[-1000.0, -40.0, 0.0, 40.0, 1000.0]], dtype=xp.float32)
+    y = Sigmoid().forward(x)  # RuntimeWarnings are errors in this suite
+    expected = np.array([[0.0, 4.248e-18, 0.5, 1.0, 1.0]], dtype=np.float32)
+    np.testing.assert_allclose(np.from_dlpack(y) if xp is not np else y, expected, rtol=1e-3)
+
+
+def test_float32_stays_float32(xp):
+    rng = Generator(4, xp)
+    net = Sequential(Dense(3, 4, rng), ReLU(), Dense(4, 2, rng), Sigmoid())
+    x = rng.normal((2, 3))
+    y = net.forward(x)
+    dx = net.backward(y)
+    assert y.dtype == dx.dtype == xp.float32
+    assert all(g.dtype == xp.float32 for g in net.grads.values())
+
+
+def test_first_layer_can_skip_its_input_gradient():
+    rng = Generator(5, np)
+    layer = Dense(3, 2, rng)
+    layer.input_grad = False
+    layer.forward(rng.normal((4, 3)))
+    assert layer.backward(rng.normal((4, 2))) is None
+    assert layer.grads["W"].shape == (3, 2)
+
+
+def test_dense_rejects_wrong_width():
+    layer = Dense(4, 2, Generator(0, np))
+    with pytest.raises(ValueError, match=r"expects input of shape \(N, 4\), got \(3, 5\)"):
+        layer.forward(np.zeros((3, 5), dtype=np.float32))
+
+
+def test_mixed_backends_are_refused():
+    import array_api_strict
+
+    layer = Dense(4, 2, Generator(0, array_api_strict))
+    with pytest.raises(BackendError, match="different backends"):
+        layer.forward(np.zeros((3, 4), dtype=np.float32))
+
+
+def test_unknown_init_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="choose one of he, xavier"):
+        Dense(4, 2, Generator(0, np), init="kaiming")
+
+
+@pytest.mark.parametrize("init, variance", [("he", 2 / 400), ("xavier", 2 / 600)])
+def test_init_variance(init, variance):
+    W = Dense(400, 200, Generator(0, np), init=init).params["W"]
+    assert abs(W.var() / variance - 1) < 0.02
+
+
+def test_state_dict_round_trips_through_npz(tmp_path, xp):
+    from nn.checkpoint import load_npz, save_npz
+
+    rng = Generator(6, xp)
+    net = Sequential(Dense(3, 5, rng), ReLU(), Dense(5, 2, rng))
+    save_npz(tmp_path / "net.npz", net.state_dict())
+    other = Sequential(Dense(3, 5, Generator(7, xp)), ReLU(), Dense(5, 2, Generator(8, xp)))
+    W_before = other.params["0.W"]
+    state, _ = load_npz(tmp_path / "net.npz")
+    other.load_state_dict(state)
+    for name, p in net.params.items():
+        np.testing.assert_array_equal(np.from_dlpack(other.params[name]), np.from_dlpack(p))
+    assert other.params["0.W"] is W_before  # loaded in place: an optimiser's references stay valid
+
+
+def test_loading_a_wrong_shape_names_the_parameter_and_both_shapes():
+    net = Sequential(Dense(3, 5, Generator(0, np)))
+    state = {"0.W": np.zeros((3, 4), np.float32), "0.b": np.zeros(5, np.float32)}
+    with pytest.raises(ValueError, match=r"'0.W' has shape \(3, 5\) in the model but \(3, 4\) in the state"):
+        net.load_state_dict(state)
+
+
+def test_loading_missing_parameters_names_them():
+    net = Sequential(Dense(3, 5, Generator(0, np)))
+    with pytest.raises(ValueError, match=r"missing \['0.b'\]"):
+        net.load_state_dict({"0.W": np.zeros((3, 5), np.float32)})
