@@ -1,0 +1,52 @@
+"""A deterministic autoencoder: x -> z = encoder(x) -> x_hat = decoder(z)."""
+
+from nn import Generator
+from nn.backend import TRAIN_DTYPE
+from nn.layers import Layer
+
+from .common import Reconstruction, mlp, named_grads, named_params
+
+
+class AutoEncoder(Layer):
+    """Encoder and decoder MLPs around a `latent_dim` code, trained on reconstruction alone.
+
+    x: (N, input_dim) -> z: (N, latent_dim) -> x_hat: (N, input_dim).
+    Encoder: input_dim -> hidden... -> latent_dim (a linear code, no activation on z);
+    decoder: latent_dim -> reversed(hidden)... -> input_dim -> sigmoid.
+    `linear=True`: one Dense each way and no nonlinearity at all, x_hat = (x We + be) Wd + bd,
+    the autoencoder that spans the same subspace as PCA's top `latent_dim` components.
+    """
+
+    def __init__(self, input_dim, hidden=(512,), latent_dim=2, activation="relu", linear=False,
+                 loss="mse", rng=None, dtype=TRAIN_DTYPE):
+        rng = rng or Generator(0)
+        hidden = () if linear else tuple(hidden)
+        self.encoder = mlp((input_dim, *hidden, latent_dim), activation, rng, dtype)
+        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype)
+        self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
+        self.head = Reconstruction(loss, linear)
+        self.params = named_params(encoder=self.encoder, decoder=self.decoder)
+
+    @property
+    def grads(self):
+        return named_grads(encoder=self.encoder, decoder=self.decoder)
+
+    def encode(self, x):
+        """z: (N, latent_dim)."""
+        return self.encoder.forward(x)
+
+    def decode(self, z):
+        """x_hat: (N, input_dim)."""
+        return self.head.output(self.decoder.forward(z))
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x))
+
+    def forward(self, x):
+        """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon"}."""
+        recon = self.head.forward(self.decoder.forward(self.encoder.forward(x)), x)
+        return {"loss": recon, "recon": recon}
+
+    def backward(self):
+        """Fill self.grads with dloss/dparam for the batch of the last forward."""
+        self.encoder.backward(self.decoder.backward(self.head.backward()))

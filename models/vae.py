@@ -1,0 +1,105 @@
+"""The variational autoencoder (Kingma & Welling 2014), forward and backward by hand.
+
+Forward, for a batch x: (N, D), with latent size J and hidden width H:
+
+    h      = encoder(x)                      (N, H)   trunk: Dense + activation layers
+    mu     = h @ W_mu + b_mu                 (N, J)   mean of q(z|x)
+    logvar = h @ W_logvar + b_logvar         (N, J)   log of its variance
+    std    = exp(0.5 * logvar)               (N, J)
+    z      = mu + std * eps,  eps ~ N(0, I)  (N, J)   the reparameterisation trick
+    x_hat  = sigmoid(decoder(z))             (N, D)
+    loss   = recon(x_hat, x) + beta * KL(N(mu, std**2) || N(0, I))      per image
+
+Backward (derived in docs/derivations.md#vae): eps is a constant given to the
+network, so z is a plain differentiable function of mu and logvar:
+
+    dz      = decoder.backward(dlogits)
+    dmu     = dz                     + beta * dKL/dmu      (dz/dmu = 1)
+    dlogvar = dz * eps * 0.5 * std   + beta * dKL/dlogvar  (dz/dlogvar = eps * 0.5 * std)
+    dh      = dmu @ W_mu.T + dlogvar @ W_logvar.T          (h feeds both heads)
+"""
+
+from nn import Dense, Generator, gaussian_kl
+from nn.backend import TRAIN_DTYPE, namespace
+from nn.layers import Layer
+
+from .common import Reconstruction, mlp, named_grads, named_params
+
+
+class VAE(Layer):
+    """input_dim -> hidden... -> (mu, logvar) in R^latent_dim; latent_dim -> reversed(hidden)... -> input_dim.
+
+    `rng` draws the noise eps in training (and the initial weights); `forward(x, eps)`
+    takes fixed noise instead, which makes the loss a deterministic function of the
+    parameters, so that it can be gradient-checked.
+    """
+
+    def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
+                 rng=None, dtype=TRAIN_DTYPE):
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        self.rng = rng = rng or Generator(0)
+        hidden = tuple(hidden)
+        if not hidden:
+            raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
+        self.latent_dim, self.beta, self.dtype = latent_dim, beta, dtype
+        self.encoder = mlp((input_dim, *hidden), activation, rng, dtype, last_activation=True)
+        self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
+        self.mu_head = Dense(hidden[-1], latent_dim, rng, init="xavier", dtype=dtype)
+        self.logvar_head = Dense(hidden[-1], latent_dim, rng, init="xavier", dtype=dtype)
+        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype)
+        self.head = Reconstruction(loss)
+        self.params = named_params(**self._parts())
+
+    def _parts(self):
+        return {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
+
+    @property
+    def grads(self):
+        return named_grads(**self._parts())
+
+    def encode(self, x):
+        """(mu, logvar) of q(z|x), each (N, latent_dim)."""
+        h = self.encoder.forward(x)
+        return self.mu_head.forward(h), self.logvar_head.forward(h)
+
+    def decode(self, z):
+        """x_hat: (N, input_dim), pixel means in [0, 1]."""
+        return self.head.output(self.decoder.forward(z))
+
+    def reconstruct(self, x):
+        """Decode the mean code mu: the VAE's best single reconstruction of x."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    def sample(self, n, rng):
+        """n new images, decoded from z ~ N(0, I) drawn from `rng`: (n, input_dim)."""
+        return self.decode(rng.normal((n, self.latent_dim), self.dtype))
+
+    def forward(self, x, eps=None):
+        """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon", "kl"}.
+
+        eps: (N, latent_dim) noise; drawn from the model's generator when None.
+        """
+        xp = namespace(x)
+        mu, logvar = self.encode(x)
+        if eps is None:
+            eps = self.rng.normal(tuple(mu.shape), mu.dtype)
+        std = xp.exp(0.5 * logvar)
+        z = mu + std * eps
+        recon = self.head.forward(self.decoder.forward(z), x)
+        kl, self.dmu_kl, self.dlogvar_kl = gaussian_kl(mu, logvar)
+        self.eps, self.std = eps, std  # what backward needs of the sampling step
+        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+
+    def backward(self):
+        """Fill self.grads with dloss/dparam for the batch of the last forward."""
+        # 1. The reconstruction term, back through the decoder to the code z.
+        dz = self.decoder.backward(self.head.backward())
+        # 2. Through z = mu + std * eps, with std = exp(0.5 * logvar); plus the KL term,
+        #    which reads mu and logvar directly.
+        dmu = dz + self.beta * self.dmu_kl
+        dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl
+        # 3. Both heads read the trunk's output h, so their gradients with respect to h add.
+        dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)
+        self.encoder.backward(dh)

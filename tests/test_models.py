@@ -1,0 +1,128 @@
+"""Gradient checks of the whole AE and VAE losses, in float64 with fixed noise."""
+
+import numpy as np
+import pytest
+
+from models import VAE, AutoEncoder
+from nn import Generator
+from nn.backend import to_numpy
+from nn.gradcheck import check_gradients, numerical_grad, rel_error
+
+F64 = "float64"
+TOL = 1e-6
+N, D, H, J = 4, 6, 5, 2
+
+
+def batch(xp, seed=0):
+    return xp.asarray(np.random.default_rng(seed).uniform(0, 1, (N, D)))
+
+
+def model_errors(model, x, **forward_kwargs):
+    """Relative error of every parameter's gradient of the full loss."""
+    def f():
+        return model.forward(x, **forward_kwargs)["loss"]
+
+    f()
+    model.backward()
+    return check_gradients(f, model.params, model.grads)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("beta", [1.0, 0.25, 4.0])
+def test_vae_gradients(xp, loss, beta):
+    rng = Generator(1, xp)
+    vae = VAE(D, hidden=(H,), latent_dim=J, loss=loss, beta=beta, rng=rng, dtype=F64)
+    eps = rng.normal((N, J), F64)  # fixed noise: the loss is a function of the parameters alone
+    errors = model_errors(vae, batch(xp), eps=eps)
+    assert set(errors) == set(vae.params)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("kwargs", [{"loss": "mse"}, {"loss": "bce"}, {"linear": True},
+                                    {"activation": "tanh", "hidden": (H, 3)}],
+                         ids=["mse", "bce", "linear", "tanh-deep"])
+def test_autoencoder_gradients(xp, kwargs):
+    kwargs = {"hidden": (H,), **kwargs}
+    ae = AutoEncoder(D, latent_dim=J, rng=Generator(2, xp), dtype=F64, **kwargs)
+    errors = model_errors(ae, batch(xp))
+    assert max(errors.values()) < TOL, errors
+
+
+class LogStdVAE(VAE):
+    """The classic bug: the sampler treats logvar as log std (z = mu + exp(logvar) eps)
+    in its gradient, while the KL term treats it as log variance."""
+
+    def backward(self):
+        self.std = self.std * self.std  # exp(logvar) instead of exp(0.5 logvar)...
+        self.eps = self.eps * 2.0  # ...and no 0.5: dz/dlogvar = eps * exp(logvar)
+        super().backward()
+
+
+def test_a_wrong_reparameterisation_gradient_fails_the_check():
+    rng = Generator(3, np)
+    vae = LogStdVAE(D, hidden=(H,), latent_dim=J, rng=rng, dtype=F64)
+    errors = model_errors(vae, batch(np), eps=rng.normal((N, J), F64))
+    assert errors["logvar.W"] > 1e-3 and errors["logvar.b"] > 1e-3, errors
+    assert errors["mu.W"] < TOL  # the mu path is untouched
+
+
+def test_vae_gradient_with_respect_to_the_noise_is_consistent():
+    # z = mu + std * eps, so dL/deps = dz * std: check it against the loss, to confirm
+    # that the model really uses the eps it was given.
+    rng = Generator(4, np)
+    vae = VAE(D, hidden=(H,), latent_dim=J, rng=rng, dtype=F64)
+    x, eps = batch(np), rng.normal((N, J), F64)
+    vae.forward(x, eps=eps)
+    dz = vae.decoder.backward(vae.head.backward())
+    numeric = numerical_grad(lambda: vae.forward(x, eps=eps)["loss"], eps)
+    assert rel_error(dz * vae.std, numeric) < TOL
+
+
+def test_kl_gradient_on_its_own_reaches_the_encoder():
+    # With the reconstruction switched off (x_hat's gradient zeroed), only KL drives the heads.
+    rng = Generator(5, np)
+    vae = VAE(D, hidden=(H,), latent_dim=J, rng=rng, dtype=F64)
+    x = batch(np)
+    h = vae.encoder.forward(x)
+
+    def kl():
+        return vae.forward(x, eps=np.zeros((N, J)))["kl"]
+
+    kl()
+    vae.head.dlogits = vae.head.dlogits * 0.0
+    vae.backward()
+    errors = check_gradients(kl, {"mu.W": vae.params["mu.W"], "logvar.b": vae.params["logvar.b"]},
+                             {"mu.W": vae.grads["mu.W"], "logvar.b": vae.grads["logvar.b"]})
+    assert max(errors.values()) < TOL, errors
+    assert h.shape == (N, H)
+
+
+def test_loss_terms_add_up(xp):
+    rng = Generator(6, xp)
+    vae = VAE(D, hidden=(H,), latent_dim=J, beta=2.0, rng=rng, dtype=F64)
+    terms = vae.forward(batch(xp), eps=rng.normal((N, J), F64))
+    assert float(terms["loss"]) == pytest.approx(float(terms["recon"]) + 2.0 * float(terms["kl"]), rel=1e-12)
+
+
+def test_public_api_shapes(xp):
+    rng = Generator(7, xp)
+    vae = VAE(D, hidden=(H,), latent_dim=J, rng=rng)
+    x = xp.astype(batch(xp), xp.float32)
+    mu, logvar = vae.encode(x)
+    assert tuple(mu.shape) == tuple(logvar.shape) == (N, J)
+    x_hat = to_numpy(vae.reconstruct(x))
+    assert x_hat.shape == (N, D) and x_hat.dtype == np.float32 and 0 <= x_hat.min() and x_hat.max() <= 1
+    assert tuple(vae.sample(3, rng).shape) == (3, D)
+    ae = AutoEncoder(D, hidden=(H,), latent_dim=J, rng=rng)
+    assert tuple(ae.encode(x).shape) == (N, J) and tuple(ae.reconstruct(x).shape) == (N, D)
+
+
+def test_invalid_model_settings_are_refused():
+    with pytest.raises(ValueError, match="choose one of mse, bce"):
+        VAE(D, loss="l1")
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        VAE(D, beta=-1.0)
+    with pytest.raises(ValueError, match="linear model uses loss 'mse'"):
+        AutoEncoder(D, linear=True, loss="bce")
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        AutoEncoder(D, activation="gelu")
