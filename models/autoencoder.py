@@ -42,8 +42,11 @@ class AutoEncoder(Layer):
     def reconstruct(self, x):
         return self.decode(self.encode(x))
 
-    def forward(self, x):
-        """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon"}."""
+    def forward(self, x, rng=None):
+        """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon"}.
+
+        rng: unused, an autoencoder draws no noise; accepted so that one loop trains both models.
+        """
         recon = self.head.forward(self.decoder.forward(self.encoder.forward(x)), x)
         return {"loss": recon, "recon": recon}
 

@@ -76,15 +76,16 @@ class VAE(Layer):
         """n new images, decoded from z ~ N(0, I) drawn from `rng`: (n, input_dim)."""
         return self.decode(rng.normal((n, self.latent_dim), self.dtype))
 
-    def forward(self, x, eps=None):
+    def forward(self, x, eps=None, rng=None):
         """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon", "kl"}.
 
-        eps: (N, latent_dim) noise; drawn from the model's generator when None.
+        eps: (N, latent_dim) noise; when None it is drawn from `rng`, else from the
+        generator the model was built with.
         """
         xp = namespace(x)
         mu, logvar = self.encode(x)
         if eps is None:
-            eps = self.rng.normal(tuple(mu.shape), mu.dtype)
+            eps = (rng or self.rng).normal(tuple(mu.shape), mu.dtype)
         std = xp.exp(0.5 * logvar)
         z = mu + std * eps
         recon = self.head.forward(self.decoder.forward(z), x)
