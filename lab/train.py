@@ -7,6 +7,7 @@ GPU the step never waits for the host.
 """
 
 import math
+from dataclasses import dataclass, field
 
 from nn.backend import namespace, resolve_dtype
 
@@ -20,12 +21,12 @@ class NonFiniteLoss(ArithmeticError):
 def minibatches(x, batch_size, scale, dtype, order=None):
     """Yield float batches (B, D) of the uint8 images x: (N, D), times `scale`.
 
-    order: a permutation of range(N) (an array on x's backend), or None for 0..N-1.
+    order: indices into x (an array on x's backend), e.g. a permutation; None for 0..N-1.
     The last batch is smaller when batch_size does not divide N.
     """
     xp = namespace(x)
     dtype = resolve_dtype(xp, dtype)
-    n = x.shape[0]
+    n = x.shape[0] if order is None else order.shape[0]
     for start in range(0, n, batch_size):
         rows = x[start:start + batch_size] if order is None else xp.take(x, order[start:start + batch_size], axis=0)
         batch = xp.astype(rows, dtype)
@@ -33,32 +34,61 @@ def minibatches(x, batch_size, scale, dtype, order=None):
         yield batch
 
 
-def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype="float32", on_progress=None, epoch=1):
-    """One pass over x: (N, D) uint8 in an order drawn from `rng`; mean loss terms per image.
+@dataclass
+class EpochProgress:
+    """Where an epoch stands: enough to stop after any step and resume exactly there.
 
-    on_progress(n_images_done, terms_so_far) is called every LOG_EVERY steps and at the end.
+    order: (N,) the epoch's shuffled indices; step: steps taken; done: images seen;
+    totals: {term: sum over the images seen of term * batch size}, on the device.
+    """
+
+    order: object
+    step: int = 0
+    done: int = 0
+    totals: dict = field(default_factory=dict)
+
+    def means(self):
+        """Mean loss terms per image so far, as floats (reads the device)."""
+        return {k: float(v) / self.done for k, v in self.totals.items()}
+
+
+def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype="float32", progress=None,
+                on_progress=None, should_stop=None, epoch=1):
+    """One pass over x: (N, D) uint8 in an order drawn from `rng`: the mean loss terms per image.
+
+    progress: an EpochProgress to record into, e.g. an interrupted epoch's, to continue
+    from where it stopped; by default a new one, in a new order drawn from `rng`.
+    on_progress(progress, means) is called every LOG_EVERY steps and at the end.
+    should_stop(): polled after every step; when true the epoch returns early, between
+    two steps, so the parameters and optimiser state are never half-updated.
     Raises NonFiniteLoss, naming the epoch and the steps, if the loss stops being finite.
     """
     n = x.shape[0]
-    totals, done, checked_step = {}, 0, 0
-    for step, batch in enumerate(minibatches(x, batch_size, scale, dtype, rng.permutation(n)), start=1):
+    progress = progress or EpochProgress(order=rng.permutation(n))
+    checked_step = progress.step
+    remaining = progress.order[progress.step * batch_size:]
+    for batch in minibatches(x, batch_size, scale, dtype, remaining):
         terms = model.forward(batch)
         model.backward()
         optimizer.step(model.grads)
         b = batch.shape[0]
         for k, v in terms.items():
-            totals[k] = totals[k] + v * b if k in totals else v * b  # stays on the device
-        done += b
-        if step % LOG_EVERY == 0 or done == n:
-            means = {k: float(v) / done for k, v in totals.items()}  # the one host sync
+            progress.totals[k] = progress.totals[k] + v * b if k in progress.totals else v * b  # on the device
+        progress.step += 1
+        progress.done += b
+        if progress.step % LOG_EVERY == 0 or progress.done == n:
+            means = progress.means()  # the one host sync
             if not math.isfinite(means["loss"]):
                 raise NonFiniteLoss(
-                    f"the loss became {means['loss']} in epoch {epoch}, between steps {checked_step + 1} and {step}"
+                    f"the loss became {means['loss']} in epoch {epoch}, "
+                    f"between steps {checked_step + 1} and {progress.step}"
                 )
-            checked_step = step
+            checked_step = progress.step
             if on_progress:
-                on_progress(done, means)
-    return {k: float(v) / n for k, v in totals.items()}
+                on_progress(progress, means)
+        if should_stop and should_stop():
+            break
+    return progress.means()
 
 
 def evaluate(model, x, batch_size, scale, rng, dtype="float32"):
