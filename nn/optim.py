@@ -5,7 +5,7 @@ An optimiser is built on a dict of parameter arrays (`model.params`) and its
 Updating in place keeps the layers' references valid and allocates no new parameters.
 """
 
-from .backend import namespace, to_backend, to_numpy
+from .backend import fused_adam_update, namespace, to_backend, to_numpy
 
 
 class Optimizer:
@@ -59,26 +59,37 @@ class Adam(Optimizer):
     The update is computed in the equivalent form of the paper's Section 2,
     p -= lr_t * m / (sqrt(v) + eps_t), with lr_t = lr sqrt(1 - b2**t) / (1 - b1**t) and
     eps_t = eps sqrt(1 - b2**t): the bias corrections become two scalars instead of two
-    passes over every parameter.
+    passes over every parameter. `fused=False` forces the plain update (adam_update).
     """
 
     state_names = ("m", "v")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, fused=True):
         super().__init__(params, lr)
         self.b1, self.b2 = betas
         self.eps = eps
+        xp = namespace(*params.values())
+        self.kernel = (fused and fused_adam_update(xp)) or adam_update
 
     def update(self, p, g, m, v):
-        xp = namespace(p, g)
+        namespace(p, g)  # refuses a gradient from another backend
         b1, b2, t = self.b1, self.b2, self.t
         lr_t = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)
         eps_t = self.eps * (1.0 - b2**t) ** 0.5
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
-        v += (1.0 - b2) * (g * g)
-        p -= lr_t * m / (xp.sqrt(v) + eps_t)
+        self.kernel(p, g, m, v, b1, b2, lr_t, eps_t)
+
+
+def adam_update(p, g, m, v, b1, b2, lr_t, eps_t):
+    """One Adam step on p, m, v in place, the plain way (any backend): the textbook form.
+
+    nn.backend.fused_adam_update gives the same update in fewer passes over memory.
+    """
+    xp = namespace(p, g)
+    m *= b1
+    m += (1.0 - b1) * g
+    v *= b2
+    v += (1.0 - b2) * (g * g)
+    p -= lr_t * m / (xp.sqrt(v) + eps_t)
 
 
 class SGD(Optimizer):
