@@ -10,8 +10,9 @@ Forward, for a batch x: (N, D), with latent size J and hidden width H:
     x_hat  = sigmoid(decoder(z))             (N, D)
     loss   = recon(x_hat, x) + beta * KL(N(mu, std**2) || N(0, I))      per image
 
-Backward (derived in docs/derivations.md#vae): eps is a constant given to the
-network, so z is a plain differentiable function of mu and logvar:
+Backward (derived in docs/derivations.md, "The VAE and the reparameterisation trick"):
+eps is a constant given to the network, so z is a plain differentiable function of
+mu and logvar:
 
     dz      = decoder.backward(dlogits)
     dmu     = dz                     + beta * dKL/dmu      (dz/dmu = 1)

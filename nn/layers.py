@@ -60,7 +60,7 @@ class Dense(Layer):
     """Fully connected layer, y = x @ W + b.
 
     x: (N, in_features), W: (in_features, out_features), b: (out_features,), y: (N, out_features).
-    Backward: dW = x.T @ dout, db = sum_n dout, dx = dout @ W.T  (derivations.md#dense).
+    Backward: dW = x.T @ dout, db = sum_n dout, dx = dout @ W.T  (docs/derivations.md, "Dense").
     `input_grad = False` skips dx: the first layer of a network never needs it.
     """
 
