@@ -5,6 +5,7 @@ target only once complete (os.replace is atomic on POSIX and Windows), so a cras
 Ctrl-C half-way through never replaces a good file with a broken one.
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,20 +18,30 @@ class CheckpointError(Exception):
     """A checkpoint file is missing, unreadable, or does not fit the model."""
 
 
-def save_npz(path, arrays, meta=None):
-    """Write `arrays` (name -> NumPy array) and `meta` (a JSON-able dict) to `path`."""
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file beside `path` for writing; rename it to `path` only if the
+    block completes. The file gets the usual permissions (mkstemp's are owner-only)."""
     path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=np.array(json.dumps(meta or {})), **arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def save_npz(path, arrays, meta=None):
+    """Write `arrays` (name -> NumPy array) and `meta` (a JSON-able dict) to `path`, atomically."""
+    with atomic_write(path) as f:
+        np.savez(f, __meta__=np.array(json.dumps(meta or {})), **arrays)
 
 
 def load_npz(path):
