@@ -132,10 +132,13 @@ class LeakyReLU(Layer):
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow: exp is only ever taken of -|x| <= 0."""
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: the same function, which never
+    overflows (exp(-x) does for x < -88 in float32) and costs one transcendental call."""
     xp = namespace(x)
-    e = xp.exp(-xp.abs(x))  # in (0, 1]
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    y = xp.tanh(0.5 * x)
+    y += 1.0
+    y *= 0.5
+    return y
 
 
 class Sigmoid(Layer):
