@@ -103,12 +103,13 @@ class ReLU(Layer):
 
     def forward(self, x):
         xp = namespace(x)
-        self.positive = x > 0
+        # The derivative as 1.0 / 0.0 floats: backward is then one multiply, which
+        # vectorises far better than a select (xp.where) over the same array.
+        self.slope = xp.astype(x > 0, x.dtype)
         return xp.maximum(x, 0.0)
 
     def backward(self, dout):
-        xp = namespace(dout)
-        return xp.where(self.positive, dout, 0.0)
+        return dout * self.slope
 
 
 class LeakyReLU(Layer):
