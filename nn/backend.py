@@ -2,7 +2,8 @@
 
 The `xp` idiom: a function never imports an array library. It asks its inputs which
 namespace they live in, `xp = namespace(x, W)`, and calls `xp.exp`, `xp.sum`, `x @ W`.
-NumPy arrays get `numpy`, CuPy arrays get `cupy`, array-api-strict arrays get
+NumPy arrays get `numpy`, CuPy arrays get `cupy` (through array_api_compat, which
+fills the few gaps in CuPy's coverage of the standard), array-api-strict arrays get
 `array_api_strict` (a NumPy-backed implementation of the array API standard that
 raises on anything outside the standard; the tests run the whole library under it to
 prove the code uses only what NumPy and CuPy share).
@@ -36,7 +37,10 @@ def get_backend(name=None):
     if name == "numpy":
         return np
     if name == "cupy":
-        return _import_cupy()
+        _import_cupy()
+        import array_api_compat.cupy
+
+        return array_api_compat.cupy
     if name == "array_api_strict":
         import array_api_strict
 
@@ -105,14 +109,9 @@ def namespace(*arrays):
 
 
 def _native(xp):
-    """array_api_compat wraps NumPy and CuPy to fill gaps in the standard; NumPy 2 and
-    CuPy 13 implement the standard in their own namespaces, which are faster to call."""
-    name = xp.__name__
-    if name == "array_api_compat.numpy":
-        return np
-    if name == "array_api_compat.cupy":
-        return _import_cupy()
-    return xp
+    """NumPy 2 implements the standard in its own namespace, which is faster to call than
+    array_api_compat's wrapper of it; CuPy keeps the wrapper, which fills its gaps."""
+    return np if xp.__name__ == "array_api_compat.numpy" else xp
 
 
 def to_backend(x, xp):
@@ -157,7 +156,11 @@ class Generator:
     def __init__(self, seed, xp=np):
         self.xp = xp
         self.host = np.random.default_rng(seed)
-        self.device = xp.random.default_rng(seed) if backend_name(xp) == "cupy" else None
+        self.device = None
+        if backend_name(xp) == "cupy":
+            import cupy
+
+            self.device = cupy.random.default_rng(seed)
 
     def normal(self, shape, dtype=TRAIN_DTYPE):
         name = dtype if isinstance(dtype, str) else dtype_name(self.xp, dtype)
