@@ -160,7 +160,7 @@ class Generator:
         if backend_name(xp) == "cupy":
             import cupy
 
-            self.device = cupy.random.default_rng(seed)
+            self.device = cupy.random.RandomState(seed)  # standard_normal takes float32 or float64
 
     def normal(self, shape, dtype=TRAIN_DTYPE):
         name = dtype if isinstance(dtype, str) else dtype_name(self.xp, dtype)
