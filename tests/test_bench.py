@@ -1,0 +1,83 @@
+"""The benchmark: the GEMM-limit arithmetic, a tiny run of each worker, and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lab import bench
+from lab.bench import BenchConfig, Product, gemm_seconds, main, run_benchmark, step_products, steps_per_epoch
+from nn.backend import cupy_available
+
+TINY = BenchConfig(dataset="digits", epochs=1, warmup=0, threads=1)
+
+
+def test_flops_of_a_product_are_2mkn_whichever_operand_is_read_transposed():
+    assert Product("a @ b", (2, 3), (3, 4)).flops() == 2 * 2 * 3 * 4
+    assert Product("a.T @ b", (3, 2), (3, 4), "a").mkn() == (2, 3, 4)
+    assert Product("a @ b.T", (2, 3), (4, 3), "b").mkn() == (2, 3, 4)
+
+
+def test_the_lab_vae_step_has_14_products_and_the_flops_counted_by_hand():
+    # Per image, in multiply-adds: forward 784*512 + 2*(512*2) + 2*512 + 512*784 = 805888;
+    # the weight gradients the same again; the input gradients all but the first layer's,
+    # 2*(2*512) + 512*2 + 784*512 = 404480. FLOPs = 2 * 128 images * (2*805888 + 404480).
+    products = step_products(128, 784)
+    assert len(products) == 5 + 5 + 4
+    assert sum(p.flops() for p in products) == 516_161_536
+
+
+def test_an_epoch_has_full_batches_and_one_smaller_last_batch():
+    assert steps_per_epoch(60000, 128) == {128: 468, 96: 1}  # ceil(60000 / 128) = 469 steps
+    assert steps_per_epoch(1280, 128) == {128: 10}
+
+
+def test_gemm_seconds_times_the_products_and_counts_their_flops():
+    products = [Product("a @ b", (2, 3), (3, 4)), Product("a.T @ b", (5, 2), (5, 6), "a")]
+    seconds, flops = gemm_seconds(np, products, repeats=3)
+    assert seconds > 0
+    assert flops == 2 * 2 * 3 * 4 + 2 * 2 * 5 * 6
+
+
+def _check_trainer(result):
+    assert result["seconds"] > 0 and result["samples_per_s"] > 0
+    assert result["samples_per_s"] == pytest.approx(result["images"] / result["seconds"])
+    assert result["peak_rss_mb"] >= result["libraries_rss_mb"] > 0
+    assert np.isfinite(result["loss"]) and result["loss"] > 0
+
+
+def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "torch_installed", lambda: False)
+    results_path, chart_path = tmp_path / "results.json", tmp_path / "chart.png"
+    argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1",
+            "--json", str(results_path), "--chart", str(chart_path)]
+    assert main(argv) == 0
+    saved = json.loads(results_path.read_text())
+    results = saved["results"]
+    _check_trainer(results["ours"])
+    assert len(results["ours"]["epochs"]) == 1 and results["ours"]["images"] == 1500
+    gemm = results["gemm"]
+    assert gemm["seconds"] > 0 and gemm["steps"] == 12  # ceil(1500 / 128)
+    assert gemm["flops"] == 11 * sum(p.flops() for p in step_products(128, 64)) + sum(
+        p.flops() for p in step_products(1500 - 11 * 128, 64))
+    assert saved["ratios"]["ours/gemm"] == pytest.approx(results["ours"]["seconds"] / gemm["seconds"])
+    assert "not installed" in results["torch"]["skipped"]
+    out = capsys.readouterr().out
+    assert "ours / GEMM limit" in out and "skipped: PyTorch is not installed" in out
+    assert chart_path.stat().st_size > 1000
+
+
+def test_the_torch_worker_trains_the_same_network():
+    pytest.importorskip("torch", reason="PyTorch is an optional reference for the benchmark")
+    result = run_benchmark(TINY, kinds=["torch"], log=lambda line: None)["torch"]
+    _check_trainer(result)
+    assert result["threads"] == 1
+
+
+@pytest.mark.skipif(cupy_available(), reason="CuPy and a GPU are present: the cupy backend works here")
+def test_cupy_backend_without_a_gpu_is_a_one_line_error_and_exit_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--backend", "cupy", "--dataset", "digits"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench.py: error: the cupy backend needs") and err.count("\n") == 1
