@@ -28,7 +28,8 @@ def minibatches(x, batch_size, scale, dtype, order=None):
     dtype = resolve_dtype(xp, dtype)
     n = x.shape[0] if order is None else order.shape[0]
     for start in range(0, n, batch_size):
-        rows = x[start:start + batch_size] if order is None else xp.take(x, order[start:start + batch_size], axis=0)
+        stop = min(start + batch_size, n)  # the standard leaves out-of-range slices unspecified
+        rows = x[start:stop, ...] if order is None else xp.take(x, order[start:stop], axis=0)
         batch = xp.astype(rows, dtype)
         batch *= scale
         yield batch
