@@ -116,3 +116,16 @@ def test_fused_update_equals_the_plain_one(xp):
         # float32 rounding at the scale of the inputs (|g| ~ 1): the two orders of operations differ there
         np.testing.assert_allclose(to_numpy(b), to_numpy(a), rtol=2e-6, atol=1e-6, err_msg=name)
     assert not np.allclose(to_numpy(fused_arrays[0]), p)  # it did move p
+
+
+def test_fused_numpy_update_flushes_subnormal_moments_to_zero():
+    from nn.backend import fused_adam_update
+
+    tiny = np.finfo(np.float32).tiny
+    p, g = np.ones(4, np.float32), np.zeros(4, np.float32)
+    m = np.array([1e-39, -1e-40, tiny, 0.5], np.float32)  # two subnormals, two normal numbers
+    v = np.ones(4, np.float32)
+    fused_adam_update(np)(p, g, m, v, 0.9, 0.999, 1e-3, 1e-8)
+    assert m[0] == 0.0 and m[1] == 0.0  # would stay subnormal (and slow) without the flush
+    assert abs(m[2] - 0.9 * tiny) <= tiny / 2  # normal numbers move by at most tiny / 2
+    assert m[3] == np.float32(0.9 * 0.5)
