@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 from models import VAE
 from nn import Adam, Generator
-from nn.backend import BackendError, backend_name, get_backend, to_backend
+from nn.backend import BackendError, get_backend, library_version, synchronize, to_backend
 
 from .data import DATASETS, DataError, load_dataset
 from .train import train_epoch
@@ -118,12 +118,6 @@ def step_products(batch, input_dim, hidden=HIDDEN, latent=LATENT):
     return forward + weight_grads + input_grads
 
 
-def synchronize(xp):
-    """Wait for the device to finish its queued work (a no-op on the CPU, where work is never queued)."""
-    if backend_name(xp) == "cupy":
-        xp.cuda.Device().synchronize()
-
-
 def gemm_seconds(xp, products, repeats=GEMM_REPEATS, seed=0, dtype="float32"):
     """(median seconds of one pass over `products` with xp's matmul, their FLOP count).
 
@@ -188,7 +182,7 @@ class OursTrainer:
         self.x = to_backend(data.x_train, self.xp)  # uint8 on the device; batches are converted as they are used
         self.config, self.scale = config, data.scale
         self.info = {"device": "gpu" if config.backend == "cupy" else "cpu",
-                     "version": f"{config.backend} {self.xp.__version__}"}
+                     "version": library_version(self.xp)}
 
     def epoch(self):
         synchronize(self.xp)

@@ -71,6 +71,20 @@ def _import_cupy():
     return cupy
 
 
+def synchronize(xp):
+    """Wait until the device has finished the work queued on it (for timing); a no-op on the
+    CPU, where every operation has finished when it returns."""
+    if backend_name(xp) == "cupy":
+        _import_cupy().cuda.Device().synchronize()
+
+
+def library_version(xp):
+    """'numpy 2.4.6', 'cupy 13.3.0': the array library behind `xp`, for reports."""
+    name = backend_name(xp)
+    module = _import_cupy() if name == "cupy" else xp
+    return f"{name} {getattr(module, '__version__', '')}".strip()
+
+
 def cupy_available():
     """True when CuPy is installed and sees a GPU (used by the tests to skip, with a reason)."""
     try:
