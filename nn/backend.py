@@ -208,11 +208,12 @@ def _adam_numpy(p, g, m, v, b1, b2, lr_t, eps_t):
     p, g, m, v = (a.reshape(-1) for a in (p, g, m, v))  # views: the arrays are contiguous
     tmp = np.empty(min(_ADAM_CHUNK, p.size), dtype=p.dtype)
     # Weights that never get a gradient (pixels that are black in every image, dead ReLU
-    # units) see m shrink by b1 every step, into subnormal floats after ~800 steps, and
-    # arithmetic on subnormals is ~100x slower on x86. Adding and subtracting
-    # tiny / eps rounds every |m| < tiny / 2 to exactly 0 and moves the others by at most
-    # tiny / 2 (1e-38 in float32): the update is unchanged, and stays fast.
-    flush = float(np.finfo(p.dtype).tiny / np.finfo(p.dtype).eps)
+    # units) see m shrink by b1 every step, towards subnormal floats (below 1.2e-38 in
+    # float32), on which x86 arithmetic is ~100x slower; a run then slows down epoch after
+    # epoch. (m + C) - C rounds m to a multiple of C's last digit, 2**-100 in float32:
+    # |m| < 4e-31 becomes exactly 0 (such an m moves p by under 1e-22 * lr), larger m
+    # keep their value up to float32 rounding, and no step produces a subnormal.
+    flush = 2.0**-77
     for start in range(0, p.size, _ADAM_CHUNK):
         s = slice(start, start + _ADAM_CHUNK)
         pc, gc, mc, vc, t = p[s], g[s], m[s], v[s], tmp[: p[s].size]
