@@ -37,6 +37,7 @@ from models import VAE
 from nn import Adam, Generator
 from nn.backend import BackendError, get_backend, library_version, synchronize, to_backend
 
+from .cli import bounded
 from .data import DATASETS, DataError, load_dataset
 from .train import train_epoch
 
@@ -490,21 +491,6 @@ def torch_installed():
 # --- Command line -------------------------------------------------------------------------
 
 
-def _int_at_least(lowest):
-    """An argparse type: an integer >= lowest."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {text}")
-        return value
-
-    return parse
-
-
 def build_parser():
     d = BenchConfig()
     p = argparse.ArgumentParser(
@@ -513,11 +499,11 @@ def build_parser():
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset,
                    help=f"default: {d.dataset}; digits for a quick run")
     p.add_argument("--data-dir", default=None, help="folder with the four IDX files (default: the usual places)")
-    p.add_argument("--epochs", type=_int_at_least(1), default=d.epochs, help=f"measured epochs (default: {d.epochs})")
-    p.add_argument("--warmup", type=_int_at_least(0), default=d.warmup,
+    p.add_argument("--epochs", type=bounded(int, 1), default=d.epochs, help=f"measured epochs (default: {d.epochs})")
+    p.add_argument("--warmup", type=bounded(int, 0), default=d.warmup,
                    help=f"epochs run first and not measured (default: {d.warmup})")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=d.batch_size, help=f"default: {d.batch_size}")
-    p.add_argument("--threads", type=_int_at_least(1), default=d.threads,
+    p.add_argument("--batch-size", type=bounded(int, 1), default=d.batch_size, help=f"default: {d.batch_size}")
+    p.add_argument("--threads", type=bounded(int, 1), default=d.threads,
                    help=f"threads for BLAS and PyTorch (default: the {d.threads} cores this process may use)")
     p.add_argument("--backend", choices=("numpy", "cupy"), default=d.backend,
                    help="numpy: CPU; cupy: GPU, against PyTorch on CUDA (default: numpy)")

@@ -23,6 +23,7 @@ from nn.backend import BACKENDS, BackendError, backend_name, get_backend, to_bac
 from nn.checkpoint import CheckpointError, atomic_write, load_npz, save_npz
 
 from . import plots
+from .cli import bounded
 from .data import DATASETS, DataError, load_dataset
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
 
@@ -48,30 +49,6 @@ class TrainConfig:
     ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "loss")
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def _hidden(text):
     try:
         sizes = tuple(int(s) for s in text.split(","))
@@ -92,14 +69,14 @@ def build_parser(model):
     )
     p.add_argument("--dataset", choices=DATASETS, help=f"default: {d.dataset}")
     p.add_argument("--data-dir", help="folder with the four IDX files (default: data/<dataset>/, then system folders)")
-    p.add_argument("--epochs", type=_positive(int), help=f"total epochs, >= 1 (default: {d.epochs})")
-    p.add_argument("--batch-size", type=_positive(int), help=f">= 1 (default: {d.batch_size})")
-    p.add_argument("--lr", type=_positive(float), help=f"Adam learning rate, > 0 (default: {d.lr})")
-    p.add_argument("--latent-dim", type=_positive(int), help=f">= 1 (default: {d.latent_dim})")
+    p.add_argument("--epochs", type=bounded(int, 0, strict=True), help=f"total epochs, >= 1 (default: {d.epochs})")
+    p.add_argument("--batch-size", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.batch_size})")
+    p.add_argument("--lr", type=bounded(float, 0, strict=True), help=f"Adam learning rate, > 0 (default: {d.lr})")
+    p.add_argument("--latent-dim", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.latent_dim})")
     p.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default: 512)")
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     if model == "vae":
-        p.add_argument("--beta", type=_non_negative_float, help=f"KL weight, >= 0 (default: {d.beta})")
+        p.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {d.beta})")
     p.add_argument("--seed", type=int, help=f"default: {d.seed}")
     p.add_argument("--backend", choices=BACKENDS[:2],
                    help="numpy (CPU) or cupy (GPU); default: $VAE_BACKEND, else numpy")
