@@ -290,7 +290,7 @@ def write_figures(model, data, xp, history, config, out):
 
     n_show = 64
     x = data.x_test[:n_show] * data.scale
-    x_hat = to_numpy(apply_in_batches(model.reconstruct, x_test[:n_show], n_show, data.scale))
+    x_hat = to_numpy(apply_in_batches(model.reconstruct, x_test[:n_show, ...], n_show, data.scale))
     plots.save_reconstructions(x, x_hat, data.image_shape, where("reconstructions.png"),
                                title=f"{name}: test images (odd rows) and their reconstructions (even rows)")
 
