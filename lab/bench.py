@@ -463,24 +463,14 @@ def format_table(config, results):
 
 
 def save_chart(results, path, config):
-    """A bar chart of seconds per epoch: ours, PyTorch and the GEMM limit."""
-    import matplotlib
+    """A bar chart of seconds per epoch: ours and PyTorch, with the GEMM limit as the floor line."""
+    from .plots import save_bar_chart
 
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
-    kinds = [k for k in KINDS if "seconds" in results.get(k, {})]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    colours = {"ours": "tab:blue", "torch": "tab:orange", "gemm": "tab:gray"}
-    bars = ax.bar([LABELS[k] for k in kinds], [results[k]["seconds"] for k in kinds],
-                  color=[colours[k] for k in kinds])
-    ax.bar_label(bars, fmt="%.2f s")
-    ax.margins(y=0.12)  # room for the labels above the bars
-    ax.set_ylabel("seconds per epoch (median)")
-    ax.set_title(f"VAE training on {config.dataset}, {config.backend}, {config.threads} threads")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    kinds = [k for k in ("ours", "torch") if "seconds" in results.get(k, {})]
+    save_bar_chart([LABELS[k] for k in kinds], [results[k]["seconds"] for k in kinds], path,
+                   title=f"VAE training on {config.dataset}, {config.backend}, {config.threads} threads",
+                   ylabel="seconds per epoch (median)", reference=results.get("gemm", {}).get("seconds"),
+                   reference_label="GEMM limit")
 
 
 def torch_installed():

@@ -255,7 +255,8 @@ def save_bar_chart(labels, values, path, title, ylabel, reference=None, referenc
         ax.margins(y=0.12)  # room for the values above the tallest bar
         if reference is not None:
             ax.axhline(reference, ls="--", color="0.3", label=f"{reference_label} ({reference:.4g})")
-            ax.legend()
+            ax.margins(y=0.3)  # room for the legend above the bars and their values
+            ax.legend(loc="upper center")
         ax.set(title=title, ylabel=ylabel)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)  # grid lines behind the bars
