@@ -155,7 +155,7 @@ def save_samples(x, image_shape, path, title="Samples from the prior", nrows=8, 
 # -------------------------------------------------------------------- latent space
 
 
-def draw_latent_scatter(ax, z, labels, class_names, title):
+def draw_latent_scatter(ax, z, labels, class_names, title, legend=True):
     """Codes z: (n, k) as points coloured by their class labels: (n,) ints indexing class_names.
 
     k = 2: z as it is. k > 2: projected onto the first two principal components of z
@@ -187,7 +187,7 @@ def draw_latent_scatter(ax, z, labels, class_names, title):
     ax.grid(alpha=0.3)
     if k == 1:
         ax.set_yticks(range(len(class_names)), class_names)  # the classes name themselves: no legend needed
-    else:
+    elif legend:
         handles = [Line2D([], [], ls="", marker="o", color=plt.get_cmap("tab10")(c % 10), label=name)
                    for c, name in enumerate(class_names)]
         # Beside the Axes, not on them: with thousands of codes any place inside hides some.
@@ -263,3 +263,44 @@ def save_bar_chart(labels, values, path, title, ylabel, reference=None, referenc
         if max((len(s) for s in labels), default=0) > 12:
             plt.setp(ax.get_xticklabels(), rotation=20, ha="right")  # long names would overlap
         fig.tight_layout()
+
+
+# ------------------------------------------------------------- side by side (compare_pca)
+
+
+def _panels(n, size, ncols):
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    return fig, axes.ravel()
+
+
+def save_embeddings(codes, labels, class_names, path, title="Test set, encoded by each method"):
+    """One scatter panel per method, in a row; the class legend once, beside the last.
+    codes: {method: (n, k) codes of the same n test images}."""
+    fig, axes = _panels(len(codes), 4.5, ncols=len(codes))
+    with _figure_saved_to(path, fig):
+        for i, (ax, (method, z)) in enumerate(zip(axes, codes.items())):
+            draw_latent_scatter(ax, z, labels, class_names, method, legend=i == len(codes) - 1)
+        fig.suptitle(title)
+
+
+def save_manifolds(planes, image_shape, path, title="Each method's decoder over its latent plane"):
+    """One draw_manifold panel per method, two to a row.
+    planes: {method: (images in latent_grid order, extent)}."""
+    fig, axes = _panels(len(planes), 7.0, ncols=2)
+    with _figure_saved_to(path, fig):
+        for ax, (method, (images, extent)) in zip(axes, planes.items()):
+            draw_manifold(ax, images, image_shape, extent, method)
+        fig.suptitle(title)
+
+
+def save_image_rows(rows, image_shape, path, title="Test images and each method's reconstructions"):
+    """Rows of images, one labelled row per entry of rows: {label: (n, H*W)}, all of the same n."""
+    n = len(next(iter(rows.values())))
+    grid = image_grid(np.concatenate(list(rows.values())), image_shape, len(rows), n)
+    fig, ax = _image_figure(grid.shape)
+    with _figure_saved_to(path, fig):
+        _show(ax, grid, title)
+        H = image_shape[0]
+        ax.set_yticks([(H + 1) * r + (H - 1) / 2 for r in range(len(rows))], list(rows))
+        ax.tick_params(left=False)

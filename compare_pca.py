@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""PCA, a linear autoencoder, an autoencoder and a VAE side by side: python compare_pca.py --help"""
+
+import sys
+
+from lab.pca import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""Part One, measured: PCA, a linear autoencoder, a nonlinear one and a VAE, side by side.
+
+The lab's claim: an autoencoder with one linear layer each way and a k-dimensional code,
+trained on squared error, "performs as PCA does" -- it spans the subspace of the top k
+principal components, though its directions need be neither orthogonal nor those
+components themselves. Here the claim becomes numbers:
+
+  test_mse              reconstruction error per image (summed over pixels), each method;
+  mse_ratio_to_pca      PCA is the best any rank-k linear map can do, so 1.0 is the floor;
+  principal_angles_deg  between each method's k-dimensional subspace of pixel space and
+                        PCA's: all 0 when the two subspaces are the same;
+  decoder_angles_deg    between the linear AE's k decoder directions: 90 for PCA's
+                        orthonormal components, anything for the autoencoder.
+
+The subspace of the linear AE is the row space of its decoder weight W_dec (k, D), since
+x_hat = z @ W_dec + b. A nonlinear decoder has no such plane; we take the plane it is
+tangent to at the mean test code, spanned by the columns of its Jacobian dx_hat/dz there.
+See docs/pca.md for why the linear AE lands on PCA's subspace.
+"""
+
+import argparse
+import dataclasses
+import os
+import platform
+import time
+
+import matplotlib
+import numpy as np
+import scipy
+import sklearn
+from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
+
+from models import VAE, AutoEncoder
+from nn import Adam, Generator
+from nn.backend import BackendError, get_backend, to_backend, to_numpy
+from nn.checkpoint import atomic_write
+
+from . import plots
+from .cli import bounded
+from .data import DATASETS, DataError, load_dataset
+from .runner import UsageError, prepare_out, write_json
+from .train import apply_in_batches, train_epoch
+
+METHODS = ("pca", "linear_ae", "ae", "vae")
+LABELS = {"pca": "PCA", "linear_ae": "linear AE", "ae": "AE (ReLU)", "vae": "VAE"}
+
+
+@dataclasses.dataclass
+class CompareConfig:
+    """The comparison's settings. The defaults converge on FashionMNIST in about 2 minutes."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    latent_dim: int = 2  # the lab's: the plane of its figures
+    epochs: int = 20  # for each trained model
+    batch_size: int = 128  # the lab's
+    lr: float = 5e-4  # the lab's, for the AE and the VAE
+    linear_lr: float = 1e-3  # the linear AE's loss surface is smoother: a larger step is stable
+    decay_from: float = 0.6  # after this fraction of the epochs, lr *= decay every epoch, so that
+    decay: float = 0.7  # Adam's steps shrink and the weights settle instead of jittering around the optimum
+    hidden: tuple = (512,)  # the nonlinear AE's and the VAE's hidden layer, as in the lab
+    seed: int = 0
+    backend: str = "numpy"
+
+
+def fit_pca(x_train, k):
+    """scikit-learn's PCA with k components of x_train: (N, D) floats."""
+    # covariance_eigh: eigenvectors of the D x D covariance, fast when N >> D as here.
+    return PCA(n_components=k, svd_solver="covariance_eigh").fit(x_train)
+
+
+def train(model, lr, x, scale, config, rng, log=None):
+    """Adam on `model` for config.epochs over x: (N, D) uint8, the learning rate decaying at the end."""
+    optimizer = Adam(model.params, lr=lr)
+    for epoch in range(1, config.epochs + 1):
+        if epoch > config.decay_from * config.epochs:
+            optimizer.lr *= config.decay
+        means = train_epoch(model, optimizer, x, config.batch_size, scale, rng, epoch=epoch)
+        if log:
+            log(epoch, means["loss"])
+
+
+def principal_angles_deg(A, B):
+    """Principal angles, in degrees and ascending, between the column spaces of A: (D, k) and B: (D, k)."""
+    return np.sort(np.degrees(subspace_angles(np.asarray(A, np.float64), np.asarray(B, np.float64))))
+
+
+def pairwise_angles_deg(V):
+    """Angles in degrees between every pair of the columns of V: (D, k)."""
+    unit = V / np.linalg.norm(V, axis=0)
+    k = V.shape[1]
+    return [float(np.degrees(np.arccos(np.clip(unit[:, i] @ unit[:, j], -1.0, 1.0))))
+            for i in range(k) for j in range(i + 1, k)]
+
+
+def decoder_jacobian(decode, z0, h=1e-2):
+    """dx_hat/dz at z0: (k,), by centred differences of decode: (n, k) -> (n, D). Returns (D, k)."""
+    k = z0.shape[0]
+    steps = np.eye(k) * h
+    plus, minus = decode(z0 + steps), decode(z0 - steps)  # row j: z0 +- h e_j
+    return ((plus - minus) / (2 * h)).T
+
+
+def compare(config, out, log=print):
+    """Fit the four methods, measure them, write results.json, results.md and the figures to `out`."""
+    start = time.perf_counter()
+    xp = get_backend(config.backend)
+    data = load_dataset(config.dataset, config.data_dir)
+    k = config.latent_dim
+    if k > data.input_dim:
+        raise UsageError(f"--latent-dim {k} is larger than the {data.input_dim} pixels of {data.name}")
+    x_train_u8, x_test_u8 = to_backend(data.x_train, xp), to_backend(data.x_test, xp)
+    x_test = data.x_test.astype(np.float64) * data.scale
+
+    def on_host(fn):
+        """fn applied to the whole test set in batches, brought back as float64 NumPy."""
+        return to_numpy(apply_in_batches(fn, x_test_u8, 1000, data.scale)).astype(np.float64)
+
+    def decode_on_host(model):
+        return lambda z: to_numpy(model.decode(to_backend(z.astype(np.float32), xp))).astype(np.float64)
+
+    codes, reconstructions, subspaces, decoders, extents = {}, {}, {}, {}, {}
+
+    pca = fit_pca(data.x_train.astype(np.float32) * np.float32(data.scale), k)
+    codes["pca"] = pca.transform(x_test)
+    reconstructions["pca"] = pca.inverse_transform(codes["pca"])
+    subspaces["pca"] = pca.components_.T  # (D, k), orthonormal columns
+    std = np.sqrt(pca.explained_variance_)
+    decoders["pca"] = lambda g: pca.inverse_transform(g * std)  # the plane in units of each component's std
+    extents["pca"] = (-3.0, 3.0)
+    log(f"pca: done ({time.perf_counter() - start:.0f} s)")
+
+    rng = Generator(config.seed, xp)
+    models = {
+        "linear_ae": (AutoEncoder(data.input_dim, latent_dim=k, linear=True, rng=rng), config.linear_lr),
+        "ae": (AutoEncoder(data.input_dim, config.hidden, k, rng=rng), config.lr),
+        "vae": (VAE(data.input_dim, config.hidden, k, rng=rng), config.lr),
+    }
+    seconds = {"pca": time.perf_counter() - start}
+    for method, (model, lr) in models.items():
+        began = time.perf_counter()
+        train(model, lr, x_train_u8, data.scale, config, rng,
+              log=lambda epoch, loss: log(f"{method}: epoch {epoch}/{config.epochs}  train loss {loss:.3f}"))
+        encode = (lambda b, m=model: m.encode(b)[0]) if method == "vae" else model.encode  # the VAE's code is mu
+        codes[method] = on_host(encode)
+        reconstructions[method] = on_host(model.reconstruct)
+        decoders[method] = decode_on_host(model)
+        extents[method] = (-4.0, 4.0)  # the lab's figures
+        seconds[method] = time.perf_counter() - began
+    # The linear AE's code has no scale of its own (any invertible map of z can be undone by
+    # the decoder), so like PCA's its plane is drawn over +-3 std of its codes.
+    mean, spread = codes["linear_ae"].mean(axis=0), codes["linear_ae"].std(axis=0)
+    decode_linear = decoders["linear_ae"]
+    decoders["linear_ae"], extents["linear_ae"] = (lambda g: decode_linear(mean + g * spread)), (-3.0, 3.0)
+    # The linear AE's plane is the row space of its decoder weights; a nonlinear decoder's,
+    # the span of its Jacobian at the mean code.
+    subspaces["linear_ae"] = to_numpy(models["linear_ae"][0].params["decoder.0.W"]).T.astype(np.float64)
+    for method in ("ae", "vae"):
+        subspaces[method] = decoder_jacobian(decoders[method], codes[method].mean(axis=0))
+
+    results = {"config": dataclasses.asdict(config), "versions": versions(), "methods": {}}
+    pca_mse = test_mse(reconstructions["pca"], x_test)
+    for method in METHODS:
+        mse = test_mse(reconstructions[method], x_test)
+        entry = {"test_mse": mse, "mse_ratio_to_pca": mse / pca_mse, "seconds": seconds[method]}
+        if method != "pca":
+            entry["principal_angles_deg"] = principal_angles_deg(subspaces[method], subspaces["pca"]).tolist()
+        entry["decoder_angles_deg"] = pairwise_angles_deg(subspaces[method])
+        entry["decoder_norms"] = np.linalg.norm(subspaces[method], axis=0).tolist()
+        results["methods"][method] = entry
+    results["seconds"] = time.perf_counter() - start
+
+    write_results(results, out)
+    write_figures(data, codes, reconstructions, decoders, extents, k, out)
+    return results
+
+
+def test_mse(x_hat, x):
+    """Squared error summed over pixels, averaged over images: the training loss's convention."""
+    return float(np.mean(np.sum((x_hat - x) ** 2, axis=1)))
+
+
+test_mse.__test__ = False  # a metric, not a test, whatever pytest guesses from its name
+
+
+def versions():
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
+
+
+def results_table(results):
+    """The results as a Markdown table."""
+    rows = ["| method | test MSE per image | ratio to PCA | principal angles to PCA (deg) "
+            "| angles between decoder directions (deg) |", "|---|---|---|---|---|"]
+    for method, r in results["methods"].items():
+        angles = ", ".join(f"{a:.2f}" for a in r.get("principal_angles_deg", [])) or "0 (itself)"
+        between = ", ".join(f"{a:.1f}" for a in r["decoder_angles_deg"]) or "-"
+        rows.append(f"| {LABELS[method]} | {r['test_mse']:.3f} | {r['mse_ratio_to_pca']:.4f} | {angles} | {between} |")
+    return "\n".join(rows)
+
+
+def write_results(results, out):
+    write_json(f"{out}/results.json", results)
+    c = results["config"]
+    text = (f"# PCA, linear AE, AE and VAE on {c['dataset']}, k = {c['latent_dim']}\n\n"
+            f"{results_table(results)}\n\n"
+            "Test MSE: squared error summed over pixels, averaged over test images. Principal angles:\n"
+            "between each method's k-dimensional subspace of pixel space and PCA's top-k subspace\n"
+            "(the linear AE: the row space of its decoder weights; the AE and the VAE: the span of\n"
+            "the decoder's Jacobian at the mean test code, the plane the decoder is tangent to there).\n"
+            "Decoder directions: the angles between those k spanning vectors (PCA's are orthogonal).\n\n"
+            f"{c['epochs']} epochs per trained model; the whole comparison took {results['seconds']:.0f} s.\n")
+    with atomic_write(f"{out}/results.md", "w") as f:
+        f.write(text)
+
+
+def write_figures(data, codes, reconstructions, decoders, extents, k, out):
+    names = {LABELS[m]: codes[m] for m in METHODS}
+    plots.save_embeddings(names, data.y_test, data.class_names, f"{out}/embeddings.png",
+                          title=f"{data.name} test set, {k}-D codes of each method")
+    n_show = 12
+    rows = {"test image": data.x_test[:n_show] * data.scale,
+            **{LABELS[m]: np.clip(reconstructions[m][:n_show], 0.0, 1.0) for m in METHODS}}
+    plots.save_image_rows(rows, data.image_shape, f"{out}/reconstructions.png")
+    if k == 2:
+        planes = {}
+        for m in METHODS:
+            extent = extents[m]
+            unit = " std of its codes" if m in ("pca", "linear_ae") else ""
+            label = f"{LABELS[m]}, z in [{extent[0]:g}, {extent[1]:g}]^2{unit}"
+            planes[label] = (np.clip(decoders[m](plots.latent_grid(21, extent)), 0.0, 1.0), extent)
+        plots.save_manifolds(planes, data.image_shape, f"{out}/manifolds.png")
+
+
+def main(argv=None):
+    """compare_pca.py's entry point: 0 on success, 2 on bad input."""
+    d = CompareConfig()
+    p = argparse.ArgumentParser(prog="compare_pca.py",
+                                description="PCA, a linear AE, an AE and a VAE side by side: Part One, measured.")
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help=f"default: {d.dataset}")
+    p.add_argument("--data-dir", help="folder with the four IDX files (default: data/<dataset>/, then system folders)")
+    p.add_argument("--latent-dim", type=bounded(int, 1), default=d.latent_dim,
+                   help=f"k, from 1 to the number of pixels (default: {d.latent_dim})")
+    p.add_argument("--epochs", type=bounded(int, 1), default=d.epochs, help=f"per trained model (default: {d.epochs})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
+    p.add_argument("--backend", choices=("numpy", "cupy"), default=None,
+                   help="numpy (CPU) or cupy (GPU); default: $VAE_BACKEND, else numpy")
+    p.add_argument("--out", help="output folder (default: runs/compare_pca-<timestamp>/)")
+    args = p.parse_args(argv)
+    config = CompareConfig(dataset=args.dataset, data_dir=args.data_dir, latent_dim=args.latent_dim,
+                           epochs=args.epochs, seed=args.seed,
+                           backend=args.backend or os.environ.get("VAE_BACKEND") or "numpy")
+    out = args.out or os.path.join("runs", f"compare_pca-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        prepare_out(out)
+        results = compare(config, out)
+    except (UsageError, DataError, BackendError) as err:
+        p.exit(2, f"{p.prog}: error: {err}\n")
+    print()
+    print(results_table(results))
+    print(f"\n{results['seconds']:.0f} s; results and figures in {out}")
+    return 0
