@@ -141,7 +141,7 @@ def compare(config, out, log=print):
     for method, (model, lr) in models.items():
         began = time.perf_counter()
         train(model, lr, x_train_u8, data.scale, config, rng,
-              log=lambda epoch, loss: log(f"{method}: epoch {epoch}/{config.epochs}  train loss {loss:.3f}"))
+              log=lambda epoch, loss, m=method: log(f"{m}: epoch {epoch}/{config.epochs}  train loss {loss:.3f}"))
         encode = (lambda b, m=model: m.encode(b)[0]) if method == "vae" else model.encode  # the VAE's code is mu
         codes[method] = on_host(encode)
         reconstructions[method] = on_host(model.reconstruct)

@@ -18,7 +18,6 @@ def away_from_kink(x, xp, margin=0.1):
 
 
 def assert_layer_gradients(layer, x, rng, tol=TOL):
-    xp = rng.xp
     errors = check_layer(layer, x, rng.normal(tuple(layer.forward(x).shape), F64))
     assert max(errors.values()) < tol, errors
 
