@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from nn import Dense, Generator, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh
-from nn.backend import BackendError, to_numpy
+from nn.backend import CHECK_DTYPE, BackendError, to_numpy
 from nn.gradcheck import check_layer, rel_error
 
-F64 = "float64"
+F64 = CHECK_DTYPE  # gradient checks run in float64
 TOL = 1e-6  # max relative error of a correct backward in float64 is about 1e-9
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from nn import Generator, bce, gaussian_kl, mse
-from nn.backend import to_numpy
+from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import check_gradients
 
-F64 = "float64"
+F64 = CHECK_DTYPE  # gradient checks run in float64
 TOL = 1e-6
 
 

@@ -5,10 +5,10 @@ import pytest
 
 from models import VAE, AutoEncoder
 from nn import Generator
-from nn.backend import to_numpy
+from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import check_gradients, numerical_grad, rel_error
 
-F64 = "float64"
+F64 = CHECK_DTYPE  # gradient checks run in float64
 TOL = 1e-6
 N, D, H, J = 4, 6, 5, 2
 
