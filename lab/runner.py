@@ -110,11 +110,9 @@ def make_config(model, given, resumed_config=None):
 
 
 def build_model(config, input_dim, rng):
-    dtype = "float32"
     if config.model == "vae":
-        return VAE(input_dim, config.hidden, config.latent_dim, loss=config.loss, beta=config.beta, rng=rng,
-                   dtype=dtype)
-    return AutoEncoder(input_dim, config.hidden, config.latent_dim, loss=config.loss, rng=rng, dtype=dtype)
+        return VAE(input_dim, config.hidden, config.latent_dim, loss=config.loss, beta=config.beta, rng=rng)
+    return AutoEncoder(input_dim, config.hidden, config.latent_dim, loss=config.loss, rng=rng)
 
 
 def prepare_out(out):

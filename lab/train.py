@@ -9,7 +9,7 @@ GPU the step never waits for the host.
 import math
 from dataclasses import dataclass, field
 
-from nn.backend import namespace, resolve_dtype
+from nn.backend import TRAIN_DTYPE, namespace, resolve_dtype
 
 LOG_EVERY = 10  # steps between reads of the running loss (a host sync on the GPU)
 
@@ -53,7 +53,7 @@ class EpochProgress:
         return {k: float(v) / self.done for k, v in self.totals.items()}
 
 
-def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype="float32", progress=None,
+def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, progress=None,
                 on_progress=None, should_stop=None, epoch=1):
     """One pass over x: (N, D) uint8 in an order drawn from `rng`: the mean loss terms per image.
 
@@ -92,7 +92,7 @@ def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype="float32", pr
     return progress.means()
 
 
-def evaluate(model, x, batch_size, scale, rng, dtype="float32"):
+def evaluate(model, x, batch_size, scale, rng, dtype=TRAIN_DTYPE):
     """Mean loss terms per image over x: (N, D) uint8, in order; VAE noise drawn from `rng`."""
     totals = {}
     for batch in minibatches(x, batch_size, scale, dtype):
@@ -101,7 +101,7 @@ def evaluate(model, x, batch_size, scale, rng, dtype="float32"):
     return {k: float(v) / x.shape[0] for k, v in totals.items()}
 
 
-def apply_in_batches(fn, x, batch_size, scale, dtype="float32"):
+def apply_in_batches(fn, x, batch_size, scale, dtype=TRAIN_DTYPE):
     """fn applied to float batches of x: (N, D) uint8, results concatenated: (N, ...).
 
     For encode/reconstruct over a whole test set without one (N, H) activation at once.
