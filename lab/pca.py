@@ -6,11 +6,24 @@ principal components, though its directions need be neither orthogonal nor those
 components themselves. Here the claim becomes numbers:
 
   test_mse              reconstruction error per image (summed over pixels), each method;
-  mse_ratio_to_pca      PCA is the best any rank-k linear map can do, so 1.0 is the floor;
+  mse_ratio_to_pca      PCA is the best any rank-k linear map can do, so 1.0 is the floor
+                        (exactly so on the training set, train_mse; on the test set nearly);
   principal_angles_deg  between each method's k-dimensional subspace of pixel space and
                         PCA's: all 0 when the two subspaces are the same;
   decoder_angles_deg    between the linear AE's k decoder directions: 90 for PCA's
                         orthonormal components, anything for the autoencoder.
+
+and the lab's second claim, that the VAE's latent space is the clearer one:
+
+  knn_accuracy          how often a test image's 5 nearest training codes share its class:
+                        how well the code space keeps the classes apart;
+  codes_in_plane        (k = 2) the fraction of the test codes inside the square of the
+                        latent plane drawn in manifolds.png: how much of the data it shows;
+  code_fill             (k = 2) with the codes whitened (mean 0, covariance I, which undoes
+                        any linear map of them), the fraction of a 21 x 21 grid over [-2, 2]^2
+                        with a code within one grid step: 1 when the codes fill their region
+                        without gaps, less when they lie in clusters or rays with empty space
+                        between, where the decoder has seen no data.
 
 The subspace of the linear AE is the row space of its decoder weight W_dec (k, D), since
 x_hat = z @ W_dec + b. A nonlinear decoder has no such plane; we take the plane it is
@@ -29,7 +42,9 @@ import numpy as np
 import scipy
 import sklearn
 from scipy.linalg import subspace_angles
+from scipy.spatial import cKDTree
 from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
 
 from models import VAE, AutoEncoder
 from nn import Adam, Generator
@@ -39,11 +54,12 @@ from nn.checkpoint import atomic_write
 from . import plots
 from .cli import bounded
 from .data import DATASETS, DataError, load_dataset
-from .runner import UsageError, prepare_out, write_json
+from .runner import ProgressBar, UsageError, prepare_out, write_json
 from .train import apply_in_batches, train_epoch
 
 METHODS = ("pca", "linear_ae", "ae", "vae")
 LABELS = {"pca": "PCA", "linear_ae": "linear AE", "ae": "AE (ReLU)", "vae": "VAE"}
+GRID = 21  # points a side of the decoded latent plane, as in the lab's figures
 
 
 @dataclasses.dataclass
@@ -64,19 +80,31 @@ class CompareConfig:
     backend: str = "numpy"
 
 
+# digits has 1500 training images, 12 steps an epoch at the lab's batch size: more and shorter
+# epochs with a larger step give the linear AE the steps it needs to settle, and its 64 pixels
+# need no 512 hidden units. MNIST is FashionMNIST's size and shape: the defaults serve both.
+DATASET_DEFAULTS = {"digits": {"epochs": 100, "batch_size": 64, "linear_lr": 1e-2, "hidden": (64,)}}
+
+
+def default_config(dataset, **given):
+    """CompareConfig for `dataset`: its own defaults where it has them, then the values given."""
+    return CompareConfig(dataset=dataset, **{**DATASET_DEFAULTS.get(dataset, {}), **given})
+
+
 def fit_pca(x_train, k):
     """scikit-learn's PCA with k components of x_train: (N, D) floats."""
     # covariance_eigh: eigenvectors of the D x D covariance, fast when N >> D as here.
     return PCA(n_components=k, svd_solver="covariance_eigh").fit(x_train)
 
 
-def train(model, lr, x, scale, config, rng, log=None):
+def train(model, lr, x, scale, config, rng, log=None, show_progress=False):
     """Adam on `model` for config.epochs over x: (N, D) uint8, the learning rate decaying at the end."""
     optimizer = Adam(model.params, lr=lr)
     for epoch in range(1, config.epochs + 1):
         if epoch > config.decay_from * config.epochs:
             optimizer.lr *= config.decay
-        means = train_epoch(model, optimizer, x, config.batch_size, scale, rng, epoch=epoch)
+        with ProgressBar(show_progress, x.shape[0], 0, epoch, config.epochs) as bar:
+            means = train_epoch(model, optimizer, x, config.batch_size, scale, rng, on_progress=bar, epoch=epoch)
         if log:
             log(epoch, means["loss"])
 
@@ -94,6 +122,36 @@ def pairwise_angles_deg(V):
             for i in range(k) for j in range(i + 1, k)]
 
 
+def knn_accuracy(z_train, y_train, z_test, y_test, n_neighbors=5):
+    """Fraction of the test codes z_test: (n, k) whose n_neighbors nearest training codes
+    z_train: (N, k) vote, by majority, for the test image's own class."""
+    vote = KNeighborsClassifier(n_neighbors).fit(z_train, y_train).predict(z_test)
+    return float(np.mean(vote == y_test))
+
+
+def fraction_inside(z, extent):
+    """Fraction of the codes z: (n, k) inside the square [lo, hi]^k, extent = (lo, hi)."""
+    lo, hi = extent
+    return float(np.mean(np.all((z >= lo) & (z <= hi), axis=1)))
+
+
+def whiten(z):
+    """Codes z: (n, k) moved to mean 0 and covariance I: what is left is the shape of their
+    distribution, the same for z @ A with any invertible A: (k, k)."""
+    centred = z - z.mean(axis=0)
+    variances, axes = np.linalg.eigh(np.cov(centred, rowvar=False).reshape(z.shape[1], z.shape[1]))
+    # A direction without variance (a collapsed code) stays at 0 instead of becoming 0/0.
+    return centred @ axes / np.sqrt(np.maximum(variances, 1e-12 * variances.max()))
+
+
+def code_fill(z, n=21, half_width=2.0):
+    """Fraction of the n x n grid over [-half_width, half_width]^2 with a whitened code of
+    z: (m, 2) within one grid step: near 1 for a dense Gaussian cloud, less with gaps."""
+    step = 2 * half_width / (n - 1)
+    nearest, _ = cKDTree(whiten(z)).query(plots.latent_grid(n, (-half_width, half_width)))
+    return float(np.mean(nearest <= step))
+
+
 def decoder_jacobian(decode, z0, h=1e-2):
     """dx_hat/dz at z0: (k,), by centred differences of decode: (n, k) -> (n, D). Returns (D, k)."""
     k = z0.shape[0]
@@ -102,7 +160,7 @@ def decoder_jacobian(decode, z0, h=1e-2):
     return ((plus - minus) / (2 * h)).T
 
 
-def compare(config, out, log=print):
+def compare(config, out, log=print, show_progress=False):
     """Fit the four methods, measure them, write results.json, results.md and the figures to `out`."""
     start = time.perf_counter()
     xp = get_backend(config.backend)
@@ -110,25 +168,33 @@ def compare(config, out, log=print):
     k = config.latent_dim
     if k > data.input_dim:
         raise UsageError(f"--latent-dim {k} is larger than the {data.input_dim} pixels of {data.name}")
+    prepare_out(out)  # only once the run can start, so that bad input leaves no empty folder
     x_train_u8, x_test_u8 = to_backend(data.x_train, xp), to_backend(data.x_test, xp)
     x_test = data.x_test.astype(np.float64) * data.scale
 
-    def on_host(fn):
-        """fn applied to the whole test set in batches, brought back as float64 NumPy."""
-        return to_numpy(apply_in_batches(fn, x_test_u8, 1000, data.scale)).astype(np.float64)
+    def on_host(fn, x_u8=x_test_u8):
+        """fn applied to the whole test set (or x_u8) in batches, brought back as float64 NumPy."""
+        return to_numpy(apply_in_batches(fn, x_u8, 1000, data.scale)).astype(np.float64)
 
     def decode_on_host(model):
         return lambda z: to_numpy(model.decode(to_backend(z.astype(np.float32), xp))).astype(np.float64)
 
-    codes, reconstructions, subspaces, decoders, extents = {}, {}, {}, {}, {}
+    def reconstruct_on_host(model):
+        return lambda x: to_numpy(model.reconstruct(to_backend(x.astype(np.float32), xp))).astype(np.float64)
 
-    pca = fit_pca(data.x_train.astype(np.float32) * np.float32(data.scale), k)
-    codes["pca"] = pca.transform(x_test)
+    codes, train_codes, reconstructions, subspaces, decoders, extents = {}, {}, {}, {}, {}, {}
+    train_mse = {}
+
+    x_train = data.x_train.astype(np.float32) * np.float32(data.scale)
+    pca = fit_pca(x_train, k)
+    codes["pca"], train_codes["pca"] = pca.transform(x_test), pca.transform(x_train)
     reconstructions["pca"] = pca.inverse_transform(codes["pca"])
+    train_mse["pca"] = reconstruction_mse(lambda x: pca.inverse_transform(pca.transform(x)), data.x_train, data.scale)
     subspaces["pca"] = pca.components_.T  # (D, k), orthonormal columns
     std = np.sqrt(pca.explained_variance_)
     decoders["pca"] = lambda g: pca.inverse_transform(g * std)  # the plane in units of each component's std
     extents["pca"] = (-3.0, 3.0)
+    on_plane = {"pca": codes["pca"] / std}  # test codes in the coordinates of the drawn plane
     log(f"pca: done ({time.perf_counter() - start:.0f} s)")
 
     rng = Generator(config.seed, xp)
@@ -140,11 +206,13 @@ def compare(config, out, log=print):
     seconds = {"pca": time.perf_counter() - start}
     for method, (model, lr) in models.items():
         began = time.perf_counter()
-        train(model, lr, x_train_u8, data.scale, config, rng,
+        train(model, lr, x_train_u8, data.scale, config, rng, show_progress=show_progress,
               log=lambda epoch, loss, m=method: log(f"{m}: epoch {epoch}/{config.epochs}  train loss {loss:.3f}"))
         encode = (lambda b, m=model: m.encode(b)[0]) if method == "vae" else model.encode  # the VAE's code is mu
-        codes[method] = on_host(encode)
+        codes[method], train_codes[method] = on_host(encode), on_host(encode, x_train_u8)
+        on_plane[method] = codes[method]
         reconstructions[method] = on_host(model.reconstruct)
+        train_mse[method] = reconstruction_mse(reconstruct_on_host(model), data.x_train, data.scale)
         decoders[method] = decode_on_host(model)
         extents[method] = (-4.0, 4.0)  # the lab's figures
         seconds[method] = time.perf_counter() - began
@@ -153,6 +221,7 @@ def compare(config, out, log=print):
     mean, spread = codes["linear_ae"].mean(axis=0), codes["linear_ae"].std(axis=0)
     decode_linear = decoders["linear_ae"]
     decoders["linear_ae"], extents["linear_ae"] = (lambda g: decode_linear(mean + g * spread)), (-3.0, 3.0)
+    on_plane["linear_ae"] = (codes["linear_ae"] - mean) / spread
     # The linear AE's plane is the row space of its decoder weights; a nonlinear decoder's,
     # the span of its Jacobian at the mean code.
     subspaces["linear_ae"] = to_numpy(models["linear_ae"][0].params["decoder.0.W"]).T.astype(np.float64)
@@ -163,11 +232,19 @@ def compare(config, out, log=print):
     pca_mse = test_mse(reconstructions["pca"], x_test)
     for method in METHODS:
         mse = test_mse(reconstructions[method], x_test)
-        entry = {"test_mse": mse, "mse_ratio_to_pca": mse / pca_mse, "seconds": seconds[method]}
+        entry = {"test_mse": mse, "mse_ratio_to_pca": mse / pca_mse, "train_mse": train_mse[method],
+                 "train_mse_ratio_to_pca": train_mse[method] / train_mse["pca"], "seconds": seconds[method]}
         if method != "pca":
             entry["principal_angles_deg"] = principal_angles_deg(subspaces[method], subspaces["pca"]).tolist()
         entry["decoder_angles_deg"] = pairwise_angles_deg(subspaces[method])
+        if k == 2:
+            entry["decoder_angle_deg"] = entry["decoder_angles_deg"][0]
         entry["decoder_norms"] = np.linalg.norm(subspaces[method], axis=0).tolist()
+        entry["code_std"] = codes[method].std(axis=0).tolist()  # the VAE's prior asks for 1
+        entry["knn_accuracy"] = knn_accuracy(train_codes[method], data.y_train, codes[method], data.y_test)
+        if k == 2:
+            entry["codes_in_plane"] = fraction_inside(on_plane[method], extents[method])
+            entry["code_fill"] = code_fill(codes[method])
         results["methods"][method] = entry
     results["seconds"] = time.perf_counter() - start
 
@@ -184,6 +261,16 @@ def test_mse(x_hat, x):
 test_mse.__test__ = False  # a metric, not a test, whatever pytest guesses from its name
 
 
+def reconstruction_mse(reconstruct, x, scale, batch_size=1000):
+    """test_mse of reconstruct: (B, D) -> (B, D) floats over the uint8 images x: (N, D),
+    batch by batch: 60000 FashionMNIST images in float64 would take 376 MB at once."""
+    total = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        batch = x[start:start + batch_size].astype(np.float64) * scale
+        total += float(np.sum((reconstruct(batch) - batch) ** 2))
+    return total / x.shape[0]
+
+
 def versions():
     return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
@@ -192,11 +279,14 @@ def versions():
 def results_table(results):
     """The results as a Markdown table."""
     rows = ["| method | test MSE per image | ratio to PCA | principal angles to PCA (deg) "
-            "| angles between decoder directions (deg) |", "|---|---|---|---|---|"]
+            "| angles between decoder directions (deg) | 5-NN accuracy | codes in drawn plane | code fill |",
+            "|---|---|---|---|---|---|---|---|"]
     for method, r in results["methods"].items():
         angles = ", ".join(f"{a:.2f}" for a in r.get("principal_angles_deg", [])) or "0 (itself)"
         between = ", ".join(f"{a:.1f}" for a in r["decoder_angles_deg"]) or "-"
-        rows.append(f"| {LABELS[method]} | {r['test_mse']:.3f} | {r['mse_ratio_to_pca']:.4f} | {angles} | {between} |")
+        inside, fill = (f"{r[key]:.2f}" if key in r else "-" for key in ("codes_in_plane", "code_fill"))
+        rows.append(f"| {LABELS[method]} | {r['test_mse']:.3f} | {r['mse_ratio_to_pca']:.4f} | {angles} | {between} "
+                    f"| {r['knn_accuracy']:.3f} | {inside} | {fill} |")
     return "\n".join(rows)
 
 
@@ -209,7 +299,13 @@ def write_results(results, out):
             "between each method's k-dimensional subspace of pixel space and PCA's top-k subspace\n"
             "(the linear AE: the row space of its decoder weights; the AE and the VAE: the span of\n"
             "the decoder's Jacobian at the mean test code, the plane the decoder is tangent to there).\n"
-            "Decoder directions: the angles between those k spanning vectors (PCA's are orthogonal).\n\n"
+            "Decoder directions: the angles between those k spanning vectors (PCA's are orthogonal).\n"
+            "5-NN accuracy: how often the 5 training codes nearest a test image's code vote for its class.\n"
+            "Codes in drawn plane (k = 2): the fraction of test codes inside the square drawn in manifolds.png.\n"
+            "Code fill (k = 2): with the test codes whitened (mean 0, covariance I), the fraction of a 21 x 21\n"
+            "grid over [-2, 2]^2 with a code within one step (0.2): 1 without gaps between the codes.\n\n"
+            f"On the training set, where PCA is exactly the best rank-k linear map, the linear AE's MSE is\n"
+            f"{results['methods']['linear_ae']['train_mse_ratio_to_pca']:.6f} times PCA's.\n\n"
             f"{c['epochs']} epochs per trained model; the whole comparison took {results['seconds']:.0f} s.\n")
     with atomic_write(f"{out}/results.md", "w") as f:
         f.write(text)
@@ -229,7 +325,7 @@ def write_figures(data, codes, reconstructions, decoders, extents, k, out):
             extent = extents[m]
             unit = " std of its codes" if m in ("pca", "linear_ae") else ""
             label = f"{LABELS[m]}, z in [{extent[0]:g}, {extent[1]:g}]^2{unit}"
-            planes[label] = (np.clip(decoders[m](plots.latent_grid(21, extent)), 0.0, 1.0), extent)
+            planes[label] = (np.clip(decoders[m](plots.latent_grid(GRID, extent)), 0.0, 1.0), extent)
         plots.save_manifolds(planes, data.image_shape, f"{out}/manifolds.png")
 
 
@@ -242,19 +338,20 @@ def main(argv=None):
     p.add_argument("--data-dir", help="folder with the four IDX files (default: data/<dataset>/, then system folders)")
     p.add_argument("--latent-dim", type=bounded(int, 1), default=d.latent_dim,
                    help=f"k, from 1 to the number of pixels (default: {d.latent_dim})")
-    p.add_argument("--epochs", type=bounded(int, 1), default=d.epochs, help=f"per trained model (default: {d.epochs})")
+    p.add_argument("--epochs", type=bounded(int, 1),
+                   help=f"per trained model (default: {d.epochs}; {DATASET_DEFAULTS['digits']['epochs']} on digits)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
     p.add_argument("--backend", choices=("numpy", "cupy"), default=None,
                    help="numpy (CPU) or cupy (GPU); default: $VAE_BACKEND, else numpy")
     p.add_argument("--out", help="output folder (default: runs/compare_pca-<timestamp>/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
     args = p.parse_args(argv)
-    config = CompareConfig(dataset=args.dataset, data_dir=args.data_dir, latent_dim=args.latent_dim,
-                           epochs=args.epochs, seed=args.seed,
-                           backend=args.backend or os.environ.get("VAE_BACKEND") or "numpy")
+    given = {"epochs": args.epochs} if args.epochs is not None else {}
+    config = default_config(args.dataset, data_dir=args.data_dir, latent_dim=args.latent_dim, seed=args.seed,
+                            backend=args.backend or os.environ.get("VAE_BACKEND") or "numpy", **given)
     out = args.out or os.path.join("runs", f"compare_pca-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        prepare_out(out)
-        results = compare(config, out)
+        results = compare(config, out, show_progress=not args.no_progress)
     except (UsageError, DataError, BackendError) as err:
         p.exit(2, f"{p.prog}: error: {err}\n")
     print()
