@@ -17,7 +17,8 @@ The parent starts the workers, sends each "epoch" in turn and reads one JSON lin
     <- {"ready": true, ...}   -> epoch   <- {"seconds": 3.2, "loss": 30.7}   ...   -> finish   <- {"peak_rss_mb": ...}
 
 The reported numbers are medians over the measured epochs, after the warm-up epochs
-(which fill caches, the memory allocator's pools and the BLAS thread pool).
+(which fill caches, the memory allocator's pools and the BLAS thread pool); the ratios
+are medians of the ratios within each round of epochs (see `ratios`).
 """
 
 import argparse
@@ -376,8 +377,9 @@ class Worker:
 def run_benchmark(config, kinds=KINDS, log=print):
     """Run `kinds` side by side, one epoch of each in turn: {kind: summary}.
 
-    A summary holds the worker's setup, every epoch's record, and medians over the measured
-    epochs: seconds (per epoch), samples_per_s, and peak_rss_mb for the trainers.
+    A summary holds the worker's setup, every epoch's record, the seconds of each measured
+    epoch in order ("measured": round by round, the same rounds for every kind), their
+    medians: seconds (per epoch), samples_per_s, and peak_rss_mb for the trainers.
     A kind that cannot run here has the summary {"skipped": why}.
     """
     workers = {kind: Worker(kind, config) for kind in kinds}  # they load their data in parallel
@@ -395,8 +397,8 @@ def run_benchmark(config, kinds=KINDS, log=print):
         for kind, worker in running.items():
             measured = records[kind][config.warmup:]
             seconds = statistics.median(r["seconds"] for r in measured)
-            results[kind] = {**setups[kind], "epochs": records[kind], "seconds": seconds,
-                             "samples_per_s": setups[kind]["images"] / seconds}
+            results[kind] = {**setups[kind], "epochs": records[kind], "measured": [r["seconds"] for r in measured],
+                             "seconds": seconds, "samples_per_s": setups[kind]["images"] / seconds}
             if kind == "gemm":
                 results[kind]["flops"] = measured[0]["flops"]
                 results[kind]["gflops_per_s"] = results[kind]["flops"] / seconds / 1e9
@@ -410,10 +412,22 @@ def run_benchmark(config, kinds=KINDS, log=print):
 
 
 def ratios(results):
-    """ours/PyTorch and ours/limit, in seconds per epoch (how many times slower ours is)."""
-    ours = results.get("ours", {}).get("seconds")
-    return {f"ours/{other}": ours / results[other]["seconds"]
-            for other in ("torch", "gemm") if ours and "seconds" in results.get(other, {})}
+    """ours/PyTorch and ours/limit, in seconds per epoch (how many times longer ours takes).
+
+    Each is taken round by round, ours against the other's epoch of the same round, and
+    summarised as {"median", "min", "max", "rounds"}. Epochs of one round run back to back,
+    so a slowdown of a shared machine that outlasts a round slows both and cancels out of
+    their ratio; a ratio of the two medians would keep it when the slow rounds differ.
+    """
+    ours = results.get("ours", {}).get("measured")
+    summary = {}
+    for other in ("torch", "gemm"):
+        theirs = results.get(other, {}).get("measured")
+        if ours and theirs:
+            rounds = [a / b for a, b in zip(ours, theirs)]
+            summary[f"ours/{other}"] = {"median": statistics.median(rounds), "min": min(rounds),
+                                        "max": max(rounds), "rounds": rounds}
+    return summary
 
 
 def format_table(config, results):
@@ -438,14 +452,15 @@ def format_table(config, results):
         rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "-"
         loss = f"{r['loss']:.2f}" if "loss" in r else "-"
         lines.append(f"{label:34s}{r['seconds']:9.3f}{r['samples_per_s']:11.0f}{rss:>11s}{loss:>9s}")
-    for kind in ("ours", "torch"):
-        if "epochs" in results.get(kind, {}):
-            epochs = " ".join(f"{r['seconds']:.2f}" for r in results[kind]["epochs"][config.warmup:])
+    for kind in KINDS:
+        if "measured" in results.get(kind, {}):
+            epochs = " ".join(f"{s:.2f}" for s in results[kind]["measured"])
             lines.append(f"{'':4s}{LABELS[kind]}, s per measured epoch in order: {epochs}")
     lines.append("")
-    for name, value in ratios(results).items():
+    for name, r in ratios(results).items():
         other = LABELS[name.split("/")[1]]
-        lines.append(f"ours / {other}: {value:.2f}x the time per epoch")
+        lines.append(f"ours / {other}: {r['median']:.2f}x the time per epoch "
+                     f"(median of {len(r['rounds'])} rounds, each {r['min']:.2f}x to {r['max']:.2f}x)")
     if "seconds" in results.get("gemm", {}):
         g = results["gemm"]
         steps = ", ".join(f"{count} x {rows} rows" for rows, count in g["steps_by_batch_rows"].items())

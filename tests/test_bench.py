@@ -32,6 +32,17 @@ def test_an_epoch_has_full_batches_and_one_smaller_last_batch():
     assert steps_per_epoch(1280, 128) == {128: 10}
 
 
+def test_ratios_pair_the_epochs_of_each_round_not_the_medians():
+    # Round 3 was slow for ours, round 2 for PyTorch: each round's own ratio cancels that.
+    results = {"ours": {"measured": [1.0, 4.0, 5.0]}, "torch": {"measured": [2.0, 5.0, 4.5]},
+               "gemm": {"skipped": "not asked for"}}
+    r = bench.ratios(results)
+    assert set(r) == {"ours/torch"}
+    assert r["ours/torch"]["rounds"] == pytest.approx([0.5, 0.8, 5.0 / 4.5])
+    assert r["ours/torch"]["median"] == pytest.approx(0.8)  # the ratio of the medians, 4 / 4.5, is 0.89
+    assert (r["ours/torch"]["min"], r["ours/torch"]["max"]) == pytest.approx((0.5, 5.0 / 4.5))
+
+
 def test_gemm_seconds_times_the_products_and_counts_their_flops():
     products = [Product("a @ b", (2, 3), (3, 4)), Product("a.T @ b", (5, 2), (5, 6), "a")]
     seconds, flops = gemm_seconds(np, products, repeats=3)
@@ -60,7 +71,7 @@ def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_p
     assert gemm["seconds"] > 0 and gemm["steps"] == 12  # ceil(1500 / 128)
     assert gemm["flops"] == 11 * sum(p.flops() for p in step_products(128, 64)) + sum(
         p.flops() for p in step_products(1500 - 11 * 128, 64))
-    assert saved["ratios"]["ours/gemm"] == pytest.approx(results["ours"]["seconds"] / gemm["seconds"])
+    assert saved["ratios"]["ours/gemm"]["median"] == pytest.approx(results["ours"]["seconds"] / gemm["seconds"])
     assert "not installed" in results["torch"]["skipped"]
     out = capsys.readouterr().out
     assert "ours / GEMM limit" in out and "skipped: PyTorch is not installed" in out
