@@ -209,10 +209,11 @@ def _adam_numpy(p, g, m, v, b1, b2, lr_t, eps_t):
     tmp = np.empty(min(_ADAM_CHUNK, p.size), dtype=p.dtype)
     # Weights that never get a gradient (pixels that are black in every image, dead ReLU
     # units) see m shrink by b1 every step, towards subnormal floats (below 1.2e-38 in
-    # float32), on which x86 arithmetic is ~100x slower; a run then slows down epoch after
-    # epoch. (m + C) - C rounds m to a multiple of C's last digit, 2**-100 in float32:
-    # |m| < 4e-31 becomes exactly 0 (such an m moves p by under 1e-22 * lr), larger m
-    # keep their value up to float32 rounding, and no step produces a subnormal.
+    # float32), on which many x86 processors compute up to ~100x slower; a run then slows
+    # down epoch after epoch. (m + C) - C rounds m to a multiple of C's last digit,
+    # 2**-100 in float32: |m| < 4e-31 becomes exactly 0 (such an m moves p by under
+    # 1e-22 * lr), larger m keep their value up to float32 rounding, and no step produces
+    # a subnormal.
     flush = 2.0**-77
     for start in range(0, p.size, _ADAM_CHUNK):
         s = slice(start, start + _ADAM_CHUNK)
