@@ -396,8 +396,9 @@ def run_benchmark(config, kinds=KINDS, log=print):
                 f"{LABELS[kind]} {records[kind][-1]['seconds']:.2f} s" for kind in running))
         for kind, worker in running.items():
             measured = records[kind][config.warmup:]
-            seconds = statistics.median(r["seconds"] for r in measured)
-            results[kind] = {**setups[kind], "epochs": records[kind], "measured": [r["seconds"] for r in measured],
+            measured_seconds = [r["seconds"] for r in measured]
+            seconds = statistics.median(measured_seconds)
+            results[kind] = {**setups[kind], "epochs": records[kind], "measured": measured_seconds,
                              "seconds": seconds, "samples_per_s": setups[kind]["images"] / seconds}
             if kind == "gemm":
                 results[kind]["flops"] = measured[0]["flops"]
