@@ -3,7 +3,7 @@
 
 import sys
 
-from lab.bench import main
+from apps.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

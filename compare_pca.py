@@ -3,7 +3,7 @@
 
 import sys
 
-from lab.pca import main
+from apps.compare_pca import main
 
 if __name__ == "__main__":
     sys.exit(main())

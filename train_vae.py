@@ -3,7 +3,7 @@
 
 import sys
 
-from lab.runner import main
+from apps.train_vae import main
 
 if __name__ == "__main__":
-    sys.exit(main("vae"))
+    sys.exit(main())

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from nn.checkpoint import atomic_write  # noqa: E402
+from .files import atomic_write  # noqa: E402
 
 DPI = 130
 IMAGE_SIDE_PX = 900  # about how wide (or tall) a figure of tiled images is drawn, in screen pixels

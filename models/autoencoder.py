@@ -2,12 +2,11 @@
 
 from nn import Generator
 from nn.backend import TRAIN_DTYPE
-from nn.layers import Layer
 
-from .common import Reconstruction, mlp, named_grads, named_params
+from .base import Model, Reconstruction, mlp
 
 
-class AutoEncoder(Layer):
+class AutoEncoder(Model):
     """Encoder and decoder MLPs around a `latent_dim` code, trained on reconstruction alone.
 
     x: (N, input_dim) -> z: (N, latent_dim) -> x_hat: (N, input_dim).
@@ -25,22 +24,18 @@ class AutoEncoder(Layer):
         self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype)
         self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
         self.head = Reconstruction(loss, linear)
-        self.params = named_params(encoder=self.encoder, decoder=self.decoder)
+        self.loss, self.linear = loss, linear
+        self.settings = ("loss", "linear")
+        self.parts = {"encoder": self.encoder, "decoder": self.decoder}
+        self.collect_params()
 
-    @property
-    def grads(self):
-        return named_grads(encoder=self.encoder, decoder=self.decoder)
-
-    def encode(self, x):
+    def code(self, x):
         """z: (N, latent_dim)."""
         return self.encoder.forward(x)
 
     def decode(self, z):
         """x_hat: (N, input_dim)."""
         return self.head.output(self.decoder.forward(z))
-
-    def reconstruct(self, x):
-        return self.decode(self.encode(x))
 
     def forward(self, x, rng=None):
         """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon"}.

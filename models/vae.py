@@ -22,12 +22,11 @@ mu and logvar:
 
 from nn import Dense, Generator, gaussian_kl
 from nn.backend import TRAIN_DTYPE, namespace
-from nn.layers import Layer
 
-from .common import Reconstruction, mlp, named_grads, named_params
+from .base import Model, Reconstruction, mlp
 
 
-class VAE(Layer):
+class VAE(Model):
     """input_dim -> hidden... -> (mu, logvar) in R^latent_dim; latent_dim -> reversed(hidden)... -> input_dim.
 
     `rng` draws the noise eps in training (and the initial weights); `forward(x, eps)`
@@ -50,14 +49,10 @@ class VAE(Layer):
         self.logvar_head = Dense(hidden[-1], latent_dim, rng, init="xavier", dtype=dtype)
         self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype)
         self.head = Reconstruction(loss)
-        self.params = named_params(**self._parts())
-
-    def _parts(self):
-        return {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
-
-    @property
-    def grads(self):
-        return named_grads(**self._parts())
+        self.loss = loss
+        self.settings = ("loss", "beta")
+        self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
+        self.collect_params()
 
     def encode(self, x):
         """(mu, logvar) of q(z|x), each (N, latent_dim)."""
@@ -68,10 +63,10 @@ class VAE(Layer):
         """x_hat: (N, input_dim), pixel means in [0, 1]."""
         return self.head.output(self.decoder.forward(z))
 
-    def reconstruct(self, x):
-        """Decode the mean code mu: the VAE's best single reconstruction of x."""
-        mu, _ = self.encode(x)
-        return self.decode(mu)
+    def code(self, x):
+        """mu: (N, latent_dim), the mean of q(z|x): the VAE's code of x without noise.
+        reconstruct(x) decodes it: the VAE's best single reconstruction of x."""
+        return self.encode(x)[0]
 
     def sample(self, n, rng):
         """n new images, decoded from z ~ N(0, I) drawn from `rng`: (n, input_dim)."""

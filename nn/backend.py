@@ -21,8 +21,8 @@ BACKENDS = ("numpy", "cupy", "array_api_strict")
 ENV_VAR = "VAE_BACKEND"
 
 # Training runs in float32 (half the memory traffic of float64, and what BLAS and GPUs
-# are fastest at); gradient checks run in float64 so that finite differences are exact
-# to about 1e-10 and a relative error of 1e-6 really means the backward is right.
+# are fastest at); gradient checks run in float64, where finite differences are accurate
+# enough for nn.gradcheck.TOLERANCE to tell a right backward from a wrong one.
 TRAIN_DTYPE = "float32"
 CHECK_DTYPE = "float64"
 
@@ -144,6 +144,24 @@ def to_numpy(x):
     return np.from_dlpack(x)  # array-api-strict (and any other DLPack host array)
 
 
+def load_arrays(targets, state, what="parameter"):
+    """Copy `state` (name -> array, e.g. from a file) into `targets` (name -> array), in place.
+
+    In place, so that whatever holds the target arrays (a layer, an optimiser) keeps
+    working. Names and shapes must match exactly; a mismatch names the array and both shapes.
+    """
+    missing, unexpected = targets.keys() - state.keys(), state.keys() - targets.keys()
+    if missing or unexpected:
+        raise ValueError(f"{what}s do not match: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    for name, target in targets.items():
+        if tuple(state[name].shape) != tuple(target.shape):
+            raise ValueError(f"{what} {name!r} has shape {tuple(target.shape)} here "
+                             f"but {tuple(state[name].shape)} in the state")
+    for name, target in targets.items():
+        xp = namespace(target)
+        target[...] = xp.astype(to_backend(state[name], xp), target.dtype)
+
+
 def resolve_dtype(xp, dtype):
     """`dtype` given by name ('float32') or object, as `xp`'s dtype object."""
     return getattr(xp, dtype) if isinstance(dtype, str) else dtype
@@ -193,69 +211,3 @@ class Generator:
 
     def set_state(self, state):
         self.host.bit_generator.state = state
-
-
-# Fused Adam update: the one piece of the library that steps outside the standard, for speed.
-# The array API has no `out=` arguments, so the plain update in nn/optim.py allocates a
-# temporary per operation and streams each through memory. Here NumPy works in chunks
-# that stay in the CPU cache, writing into one reused buffer, and CuPy runs the whole
-# update as one GPU kernel. tests/test_optim.py checks each against the plain update.
-
-_ADAM_CHUNK = 65536  # elements: the fastest of 8K..128K measured here (256 KiB per float32 chunk)
-
-
-def _adam_numpy(p, g, m, v, b1, b2, lr_t, eps_t):
-    p, g, m, v = (a.reshape(-1) for a in (p, g, m, v))  # views: the arrays are contiguous
-    tmp = np.empty(min(_ADAM_CHUNK, p.size), dtype=p.dtype)
-    # Weights that never get a gradient (pixels that are black in every image, dead ReLU
-    # units) see m shrink by b1 every step, towards subnormal floats (below 1.2e-38 in
-    # float32), on which many x86 processors compute up to ~100x slower; a run then slows
-    # down epoch after epoch. (m + C) - C rounds m to a multiple of C's last digit,
-    # 2**-100 in float32: |m| < 4e-31 becomes exactly 0 (such an m moves p by under
-    # 1e-22 * lr), larger m keep their value up to float32 rounding, and no step produces
-    # a subnormal.
-    flush = 2.0**-77
-    for start in range(0, p.size, _ADAM_CHUNK):
-        s = slice(start, start + _ADAM_CHUNK)
-        pc, gc, mc, vc, t = p[s], g[s], m[s], v[s], tmp[: p[s].size]
-        np.subtract(gc, mc, out=t)  # m += (1 - b1)(g - m)  is  m = b1 m + (1 - b1) g
-        t *= 1.0 - b1
-        mc += t
-        mc += flush
-        mc -= flush
-        np.multiply(gc, gc, out=t)  # v += (1 - b2)(g^2 - v)
-        t -= vc
-        t *= 1.0 - b2
-        vc += t
-        np.sqrt(vc, out=t)  # p -= lr_t m / (sqrt(v) + eps_t)
-        t += eps_t
-        np.divide(mc, t, out=t)
-        t *= lr_t
-        pc -= t
-
-
-_adam_cupy_kernel = None
-
-
-def _adam_cupy(p, g, m, v, b1, b2, lr_t, eps_t):
-    global _adam_cupy_kernel
-    import cupy
-
-    if _adam_cupy_kernel is None:
-        _adam_cupy_kernel = cupy.ElementwiseKernel(
-            "T g, T b1, T b2, T lr_t, T eps_t", "T p, T m, T v",
-            """
-            m = b1 * m + (1 - b1) * g;
-            v = b2 * v + (1 - b2) * g * g;
-            p -= lr_t * m / (sqrt(v) + eps_t);
-            """,
-            "adam_update",
-        )
-    dtype = p.dtype.type
-    _adam_cupy_kernel(g, dtype(b1), dtype(b2), dtype(lr_t), dtype(eps_t), p, m, v)
-
-
-def fused_adam_update(xp):
-    """A function (p, g, m, v, b1, b2, lr_t, eps_t) updating p, m, v in place, equal to
-    nn.optim.adam_update, for backends that have a faster way; None for the others."""
-    return {"numpy": _adam_numpy, "cupy": _adam_cupy}.get(backend_name(xp))

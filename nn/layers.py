@@ -10,7 +10,7 @@ The derivation of every backward is in docs/derivations.md, in the names used he
 
 import math
 
-from .backend import TRAIN_DTYPE, namespace, resolve_dtype, to_backend, to_numpy
+from .backend import TRAIN_DTYPE, load_arrays, namespace, resolve_dtype, to_numpy
 
 # Weight variance for each init: He (Kaiming) keeps the variance of ReLU activations
 # constant through depth; Xavier (Glorot) does the same for tanh/linear/sigmoid layers.
@@ -32,25 +32,8 @@ class Layer:
         return {name: to_numpy(p) for name, p in self.params.items()}
 
     def load_state_dict(self, state):
-        """Copy `state` (name -> array) into the parameters, in place.
-
-        In place, so that an optimiser holding the parameter arrays keeps working.
-        Names and shapes must match exactly; a mismatch names the parameter.
-        """
-        missing, unexpected = self.params.keys() - state.keys(), state.keys() - self.params.keys()
-        if missing or unexpected:
-            raise ValueError(
-                f"state does not match the model: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
-            )
-        for name, p in self.params.items():
-            if tuple(state[name].shape) != tuple(p.shape):
-                raise ValueError(
-                    f"parameter {name!r} has shape {tuple(p.shape)} in the model "
-                    f"but {tuple(state[name].shape)} in the state"
-                )
-        for name, p in self.params.items():
-            xp = namespace(p)
-            p[...] = xp.astype(to_backend(state[name], xp), p.dtype)
+        """Copy `state` (name -> array) into the parameters, in place (nn.backend.load_arrays)."""
+        load_arrays(self.params, state)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -99,12 +82,14 @@ class Dense(Layer):
 
 
 class ReLU(Layer):
-    """y = max(x, 0), elementwise.  x, y: (N, D).  dx = dout where x > 0, else 0."""
+    """y = max(x, 0), elementwise.  x, y: (N, D).
+
+    dx = dout * slope, with slope = 1.0 where x > 0, else 0.0: the derivative, kept by
+    forward as floats (docs/derivations.md, "Activations", says why it is not a select).
+    """
 
     def forward(self, x):
         xp = namespace(x)
-        # The derivative as 1.0 / 0.0 floats: backward is then one multiply, which
-        # vectorises far better than a select (xp.where) over the same array.
         self.slope = xp.astype(x > 0, x.dtype)
         return xp.maximum(x, 0.0)
 

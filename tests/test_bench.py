@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from lab import bench
-from lab.bench import BenchConfig, Product, gemm_seconds, main, run_benchmark, step_products, steps_per_epoch
+from apps import bench
+from apps.bench import BenchConfig, Product, gemm_seconds, lab_vae, main, run_benchmark, step_products, steps_per_epoch
+from models import VAE, AutoEncoder
+from nn import Generator
 from nn.backend import cupy_available
 
 TINY = BenchConfig(dataset="digits", epochs=1, warmup=0, threads=1)
@@ -22,9 +24,19 @@ def test_the_lab_vae_step_has_14_products_and_the_flops_counted_by_hand():
     # Per image, in multiply-adds: forward 784*512 + 2*(512*2) + 2*512 + 512*784 = 805888;
     # the weight gradients the same again; the input gradients all but the first layer's,
     # 2*(2*512) + 512*2 + 784*512 = 404480. FLOPs = 2 * 128 images * (2*805888 + 404480).
-    products = step_products(128, 784)
+    products = step_products(lab_vae(784, Generator(0)), 128)
     assert len(products) == 5 + 5 + 4
     assert sum(p.flops() for p in products) == 516_161_536
+
+
+def test_the_products_are_read_off_whatever_model_is_given():
+    # A deeper VAE and an AE: every Dense layer counts, in the shapes the model has.
+    deeper = VAE(10, (8, 6), 3, rng=Generator(0))  # encoder 10-8-6, heads 6-3 twice, decoder 3-6-8-10
+    dense = [(10, 8), (8, 6), (6, 3), (6, 3), (3, 6), (6, 8), (8, 10)]
+    products = step_products(deeper, 4)
+    assert len(products) == 3 * len(dense) - 1  # the first layer has no input gradient
+    assert sum(p.flops() for p in products) == 2 * 4 * (3 * sum(i * o for i, o in dense) - 10 * 8)
+    assert len(step_products(AutoEncoder(10, (8,), 2, rng=Generator(0)), 4)) == 4 * 3 - 1
 
 
 def test_an_epoch_has_full_batches_and_one_smaller_last_batch():
@@ -59,23 +71,22 @@ def _check_trainer(result):
 
 def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench, "torch_installed", lambda: False)
-    results_path, chart_path = tmp_path / "results.json", tmp_path / "chart.png"
-    argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1",
-            "--json", str(results_path), "--chart", str(chart_path)]
+    argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1", "--out", str(tmp_path)]
     assert main(argv) == 0
-    saved = json.loads(results_path.read_text())
+    saved = json.loads((tmp_path / "results.json").read_text())
     results = saved["results"]
     _check_trainer(results["ours"])
     assert len(results["ours"]["epochs"]) == 1 and results["ours"]["images"] == 1500
     gemm = results["gemm"]
-    assert gemm["seconds"] > 0 and gemm["steps"] == 12  # ceil(1500 / 128)
-    assert gemm["flops"] == 11 * sum(p.flops() for p in step_products(128, 64)) + sum(
-        p.flops() for p in step_products(1500 - 11 * 128, 64))
+    assert gemm["seconds"] > 0 and gemm["steps_by_batch_rows"] == {"128": 11, "92": 1}  # 1500 images
+    vae = lab_vae(64, Generator(0))
+    assert gemm["flops"] == 11 * sum(p.flops() for p in step_products(vae, 128)) + sum(
+        p.flops() for p in step_products(vae, 1500 - 11 * 128))
     assert saved["ratios"]["ours/gemm"]["median"] == pytest.approx(results["ours"]["seconds"] / gemm["seconds"])
     assert "not installed" in results["torch"]["skipped"]
     out = capsys.readouterr().out
     assert "ours / GEMM limit" in out and "skipped: PyTorch is not installed" in out
-    assert chart_path.stat().st_size > 1000
+    assert (tmp_path / "seconds_per_epoch.png").stat().st_size > 1000
 
 
 def test_the_torch_worker_trains_the_same_network():

@@ -7,10 +7,10 @@ import pytest
 
 from nn import Generator, bce, gaussian_kl, mse
 from nn.backend import CHECK_DTYPE, to_numpy
-from nn.gradcheck import check_gradients
+from nn.gradcheck import TOLERANCE, check_gradients
 
 F64 = CHECK_DTYPE  # gradient checks run in float64
-TOL = 1e-6
+TOL = TOLERANCE
 
 
 def inputs(xp, seed=0, shape=(4, 6)):

@@ -6,10 +6,10 @@ import pytest
 from models import VAE, AutoEncoder
 from nn import Generator
 from nn.backend import CHECK_DTYPE, to_numpy
-from nn.gradcheck import check_gradients, numerical_grad, rel_error
+from nn.gradcheck import TOLERANCE, check_gradients, numerical_grad, rel_error
 
 F64 = CHECK_DTYPE  # gradient checks run in float64
-TOL = 1e-6
+TOL = TOLERANCE
 N, D, H, J = 4, 6, 5, 2
 
 
@@ -79,22 +79,24 @@ def test_vae_gradient_with_respect_to_the_noise_is_consistent():
 
 
 def test_kl_gradient_on_its_own_reaches_the_encoder():
-    # With the reconstruction switched off (x_hat's gradient zeroed), only KL drives the heads.
+    # With the reconstruction switched off (its dlogits zeroed), only the KL term drives the
+    # gradients: through both heads, then through the trunk into the encoder's first layer.
     rng = Generator(5, np)
     vae = VAE(D, hidden=(H,), latent_dim=J, rng=rng, dtype=F64)
-    x = batch(np)
-    h = vae.encoder.forward(x)
+    x, eps = batch(np), rng.normal((N, J), F64)
 
     def kl():
-        return vae.forward(x, eps=np.zeros((N, J)))["kl"]
+        return vae.forward(x, eps=eps)["kl"]
 
     kl()
     vae.head.dlogits = vae.head.dlogits * 0.0
     vae.backward()
-    errors = check_gradients(kl, {"mu.W": vae.params["mu.W"], "logvar.b": vae.params["logvar.b"]},
-                             {"mu.W": vae.grads["mu.W"], "logvar.b": vae.grads["logvar.b"]})
+    encoder = {name: p for name, p in vae.params.items() if not name.startswith("decoder.")}
+    assert {"encoder.0.W", "encoder.0.b", "mu.W", "logvar.b"} <= set(encoder)
+    errors = check_gradients(kl, encoder, vae.grads)
     assert max(errors.values()) < TOL, errors
-    assert h.shape == (N, H)
+    assert np.abs(vae.grads["encoder.0.W"]).max() > 1e-3  # the KL term really moves the encoder
+    assert all(not np.any(g) for name, g in vae.grads.items() if name.startswith("decoder."))  # and nothing else
 
 
 def test_loss_terms_add_up(xp):
@@ -110,11 +112,33 @@ def test_public_api_shapes(xp):
     x = xp.astype(batch(xp), xp.float32)
     mu, logvar = vae.encode(x)
     assert tuple(mu.shape) == tuple(logvar.shape) == (N, J)
+    assert np.array_equal(to_numpy(vae.code(x)), to_numpy(mu))  # the VAE's code is the mean of q(z|x)
     x_hat = to_numpy(vae.reconstruct(x))
     assert x_hat.shape == (N, D) and x_hat.dtype == np.float32 and 0 <= x_hat.min() and x_hat.max() <= 1
     assert tuple(vae.sample(3, rng).shape) == (3, D)
     ae = AutoEncoder(D, hidden=(H,), latent_dim=J, rng=rng)
-    assert tuple(ae.encode(x).shape) == (N, J) and tuple(ae.reconstruct(x).shape) == (N, D)
+    assert tuple(ae.code(x).shape) == (N, J) and tuple(ae.reconstruct(x).shape) == (N, D)
+
+
+def test_a_model_is_not_a_layer_and_its_repr_shows_its_parts_and_settings():
+    from nn.layers import Layer
+
+    vae = VAE(D, hidden=(H,), latent_dim=J, beta=0.5)
+    assert not isinstance(vae, Layer)  # backward() takes no dout: see models/base.py
+    text = repr(vae)
+    assert text.startswith("VAE(loss='mse', beta=0.5,")
+    for part in ("encoder=Sequential(", f"mu=Dense({H}, {J}", f"logvar=Dense({H}, {J}", "decoder=Sequential("):
+        assert part in text, text
+    assert repr(AutoEncoder(D, latent_dim=J, linear=True)).startswith("AutoEncoder(loss='mse', linear=True,")
+
+
+def test_models_load_their_own_state_and_refuse_another_shape():
+    a, b = VAE(D, hidden=(H,), latent_dim=J, rng=Generator(1)), VAE(D, hidden=(H,), latent_dim=J, rng=Generator(2))
+    W = b.params["mu.W"]
+    b.load_state_dict(a.state_dict())
+    assert all(np.array_equal(b.params[k], a.params[k]) for k in a.params) and b.params["mu.W"] is W
+    with pytest.raises(ValueError, match=r"parameter 'mu.W' has shape \(5, 2\) here but \(5, 3\)"):
+        b.load_state_dict(VAE(D, hidden=(H,), latent_dim=3).state_dict() | {"decoder.0.W": np.zeros((2, H))})
 
 
 def test_invalid_model_settings_are_refused():

@@ -1,7 +1,53 @@
-"""Pieces the autoencoder and the VAE share: building an MLP, and the output/loss head."""
+"""What the autoencoder and the VAE share: the Model interface, building an MLP, the output/loss head."""
+
+import textwrap
 
 from nn import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, bce, mse
-from nn.backend import namespace
+from nn.backend import load_arrays, namespace, to_numpy
+
+
+class Model:
+    """A network that ends in its own loss: the interface the training loop relies on.
+
+    A model is not a Layer. A layer is one step of the chain rule: backward(dout) takes
+    the gradient of its output and returns that of its input. A model starts the chain:
+
+      forward(x, rng=None) -> {"loss": L, ...}  its loss terms for a batch x: (N, D), as
+                                                0-d arrays, per image; `rng` draws any noise
+      backward()            fills `grads` with dL/dparam for the batch of the last forward
+      params, grads         flat dicts "<part>.<layer>.<name>" over the parts' own arrays
+                            (an optimiser updating `params` in place updates the layers)
+      code(x) -> (N, J)     the code of x, no noise: what the figures and the metrics use
+      decode(z) -> (N, D),  reconstruct(x) -> (N, D)
+      state_dict(), load_state_dict(state)  the parameters as NumPy arrays, for checkpoints
+
+    A subclass builds its layers, names them in `self.parts` (name -> layer) and calls
+    `self.collect_params()`.
+    """
+
+    parts = {}
+    settings = ()  # names of the attributes repr shows beside the parts
+
+    def collect_params(self):
+        self.params = {f"{part}.{k}": v for part, layer in self.parts.items() for k, v in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{part}.{k}": v for part, layer in self.parts.items() for k, v in layer.grads.items()}
+
+    def reconstruct(self, x):
+        return self.decode(self.code(x))
+
+    def state_dict(self):
+        return {name: to_numpy(p) for name, p in self.params.items()}
+
+    def load_state_dict(self, state):
+        load_arrays(self.params, state)
+
+    def __repr__(self):
+        settings = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.settings)
+        parts = "".join(f"\n  {name}={textwrap.indent(repr(layer), '  ').lstrip()}," for name, layer in self.parts.items())
+        return f"{type(self).__name__}({settings},{parts}\n)"
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 LOSSES = ("mse", "bce")
@@ -61,12 +107,3 @@ class Reconstruction:
 
     def backward(self):
         return self.dlogits
-
-
-def named_params(**parts):
-    """One flat dict {"<part>.<name>": array} over the parts' own param dicts."""
-    return {f"{part}.{k}": v for part, module in parts.items() for k, v in module.params.items()}
-
-
-def named_grads(**parts):
-    return {f"{part}.{k}": v for part, module in parts.items() for k, v in module.grads.items()}

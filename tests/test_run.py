@@ -1,27 +1,45 @@
-"""The training scripts end to end: learning, outputs, resuming, and every kind of bad input."""
+"""The training scripts end to end (lab/run.py behind apps/train_vae.py and apps/train_ae.py):
+learning, outputs, stopping and resuming, and every kind of bad input."""
 
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from lab import runner
+from apps import train_ae, train_vae
+from lab import run
+from lab.cli import Stopped
 from lab.data import DataError, load_dataset
-from lab.runner import TrainConfig, main, run
+from lab.files import load_npz, save_npz
+from lab.run import TrainConfig, fit
 from lab.train import evaluate
 from models import VAE
 from nn import Generator
-from nn.checkpoint import load_npz
 
 DIGITS = dict(dataset="digits", hidden=(64,), batch_size=64, lr=3e-3)
+DIGITS_FLAGS = ["--dataset", "digits", "--hidden", "64", "--batch-size", "64", "--lr", "3e-3", "--no-progress"]
+APPS = {"vae": train_vae, "ae": train_ae}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def train(tmp_path, name="run", **settings):
     config = TrainConfig(**{**DIGITS, **settings})
     out = tmp_path / name
     out.mkdir()
-    return config, out, run(config, str(out), show_progress=False)
+    _, _, history = fit(config, APPS[config.model].build_model, str(out), show_progress=False)
+    return config, out, history
+
+
+def main(model, argv):
+    """The script's main, as the command line runs it: its exit status, whether it returns or exits."""
+    try:
+        return APPS[model].main(argv)
+    except SystemExit as exit_:
+        return exit_.code
 
 
 def weights(out):
@@ -33,13 +51,14 @@ def weights(out):
 def test_training_on_digits_lowers_the_test_loss_well_below_its_start(tmp_path, model):
     data = load_dataset("digits")
     config, out, history = train(tmp_path, model=model, epochs=8)
-    untrained = runner.build_model(config, data.input_dim, Generator(config.seed))  # the run's initial weights
+    untrained = APPS[model].build_model(config, data.input_dim, Generator(config.seed))  # the run's initial weights
     start = evaluate(untrained, data.x_test, 1000, data.scale, Generator(1))["loss"]
     assert history[-1]["test_loss"] < 0.5 * start, (start, [h["test_loss"] for h in history])
 
 
 def test_a_run_writes_metrics_checkpoint_and_figures(tmp_path):
-    config, out, history = train(tmp_path, epochs=2)
+    out = tmp_path / "run"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "2", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["dataset"] == "digits" and len(metrics["epochs"]) == 2
     record = metrics["epochs"][-1]
@@ -65,20 +84,22 @@ def test_resume_ends_with_exactly_the_weights_of_an_uninterrupted_run(tmp_path):
 def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys):
     _, straight, _ = train(tmp_path, "straight", epochs=3)
 
-    class CtrlCAfter30Steps(runner.StopRequest):  # as if Ctrl-C came in the middle of epoch 2
+    class CtrlCAfter30Steps(run.StopRequest):  # as if Ctrl-C came in the middle of epoch 2
         steps = 0
 
         def __call__(self):
             CtrlCAfter30Steps.steps += 1
-            self.requested = self.requested or CtrlCAfter30Steps.steps == 30
-            return self.requested
+            if CtrlCAfter30Steps.steps == 30:
+                self.signum = signal.SIGINT
+            return super().__call__()
 
-    monkeypatch.setattr(runner, "StopRequest", CtrlCAfter30Steps)
-    _, stopped, _ = train(tmp_path, "stopped", epochs=3)
+    monkeypatch.setattr(run, "StopRequest", CtrlCAfter30Steps)
+    stopped = tmp_path / "stopped"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "3", "--out", str(stopped)]) == 128 + signal.SIGINT
     assert "--resume" in capsys.readouterr().out  # the command to resume is printed
     _, meta = weights(stopped)
     assert meta["epoch"] == 1 and meta["partial"]["step"] == 30 - 24  # 24 steps per digits epoch
-    monkeypatch.setattr(runner, "StopRequest", runner.StopRequest.__mro__[1])
+    monkeypatch.setattr(run, "StopRequest", CtrlCAfter30Steps.__mro__[1])
     assert main("vae", ["--resume", str(stopped / "checkpoint.npz"), "--no-progress"]) == 0
     expected, _ = weights(straight)
     resumed, _ = weights(stopped)
@@ -100,11 +121,7 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_chec
 
     monkeypatch.setattr(VAE, "forward", poisoned)
     out = tmp_path / "nan"
-    args = ["--dataset", "digits", "--hidden", "64", "--batch-size", "64", "--epochs", "3", "--out", str(out),
-            "--no-progress"]
-    with pytest.raises(SystemExit) as exit_info:
-        main("vae", args)
-    assert exit_info.value.code == 1
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "3", "--out", str(out)]) == 1
     message = capsys.readouterr().err
     assert "in epoch 2, between steps 1 and 10" in message and "lower --lr" in message
     _, meta = weights(out)
@@ -122,17 +139,14 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_chec
     (["--loss", "l1"], "invalid choice: 'l1'"),
 ])
 def test_invalid_flags_are_argparse_errors_that_give_the_valid_range(args, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main("vae", args)
-    assert exit_info.value.code == 2
+    assert main("vae", args) == 2
     assert message in capsys.readouterr().err
 
 
 def run_main(capsys, model, args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(model, args)
+    status = main(model, args)
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert status == 2 and "Traceback" not in err
     return err.strip()
 
 
@@ -155,8 +169,6 @@ def test_resume_of_an_incompatible_checkpoint_names_the_mismatch(tmp_path, capsy
     assert "the checkpoint is of a vae" in run_main(capsys, "ae", ["--resume", checkpoint])
     arrays, meta = load_npz(checkpoint)
     meta["config"]["hidden"] = [32]  # a checkpoint whose arrays do not fit what its config builds
-    from nn.checkpoint import save_npz
-
     save_npz(checkpoint, arrays, meta)
     assert "does not fit this model: parameter 'encoder.0.W'" in run_main(capsys, "vae", ["--resume", checkpoint])
 
@@ -174,14 +186,82 @@ def test_one_epoch_on_fashion_mnist(tmp_path):
             raise  # CI installs the Debian package: missing data there is a failure
         pytest.skip("FashionMNIST is not installed (apt-get install dataset-fashion-mnist)")
     config = TrainConfig(epochs=1)
-    history = run(config, str(tmp_path), show_progress=False)
+    _, _, history = fit(config, train_vae.build_model, str(tmp_path), show_progress=False)
     assert history[0]["test_loss"] < 40.0  # per image; an untrained model scores about 120
 
 
-def test_a_whole_run_uses_only_the_array_api_standard(tmp_path):
+@pytest.mark.parametrize("model", ["vae", "ae"])
+def test_a_whole_run_uses_only_the_array_api_standard(tmp_path, monkeypatch, model):
     # Training, evaluation and figures under array-api-strict: what passes here uses only
     # operations that CuPy implements too, so the same run works on the GPU.
-    _, strict, strict_history = train(tmp_path, "strict", epochs=2, backend="array_api_strict")
-    _, plain, numpy_history = train(tmp_path, "numpy", epochs=2)
-    assert (strict / "manifold.png").exists()
-    assert [h["test_loss"] for h in strict_history] == pytest.approx([h["test_loss"] for h in numpy_history], rel=1e-5)
+    histories = {}
+    for backend in ("array_api_strict", "numpy"):
+        monkeypatch.setenv("VAE_BACKEND", backend)
+        assert main(model, [*DIGITS_FLAGS, "--epochs", "2", "--out", str(tmp_path / backend)]) == 0
+        histories[backend] = json.loads((tmp_path / backend / "metrics.json").read_text())["epochs"]
+    assert histories["array_api_strict"][0]["epoch"] == 1 and (tmp_path / "array_api_strict" / "manifold.png").exists()
+    assert [h["test_loss"] for h in histories["array_api_strict"]] == pytest.approx(
+        [h["test_loss"] for h in histories["numpy"]], rel=1e-5)
+
+
+def script(name, *args, **popen):
+    """A real process running the top-level script `name`, its output unbuffered."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, name), *args], env=env, text=True, **popen)
+
+
+def test_sigterm_mid_epoch_saves_the_epoch_so_far_and_resumes_to_the_uninterrupted_weights(tmp_path):
+    # The run prints its first line once SIGTERM is handled; a SIGTERM sent then lands in the
+    # first of epoch 1's 750 steps (batches of 2), long before its end.
+    settings = dict(DIGITS, batch_size=2, lr=1e-3, epochs=3)
+    _, straight, _ = train(tmp_path, "straight", **settings)
+    out = tmp_path / "stopped"
+    flags = ["--dataset", "digits", "--hidden", "64", "--batch-size", "2", "--lr", "1e-3", "--epochs", "3"]
+    process = script("train_vae.py", *flags, "--out", str(out), stdout=subprocess.PIPE)
+    assert process.stdout.readline().startswith("VAE 64-64-2 on digits")
+    process.send_signal(signal.SIGTERM)
+    rest = process.stdout.read()
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert f"resume with: python train_vae.py --resume {out / 'checkpoint.npz'}" in rest
+    _, meta = weights(out)
+    assert meta["epoch"] == 0 and 0 < meta["partial"]["step"] < 750  # part of epoch 1 was saved
+    assert main("vae", ["--resume", str(out / "checkpoint.npz"), "--no-progress"]) == 0
+    expected, _ = weights(straight)
+    resumed, _ = weights(out)
+    for name in expected:
+        np.testing.assert_array_equal(resumed[name], expected[name], err_msg=name)
+
+
+def test_resume_with_no_epochs_left_to_train_says_so_and_redraws_the_figures(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main("ae", [*DIGITS_FLAGS, "--epochs", "2", "--out", str(out)]) == 0
+    trained, _ = weights(out)
+    (out / "loss_curve.png").unlink()
+    capsys.readouterr()
+    for epochs in ("1", "2"):
+        assert main("ae", ["--resume", str(out / "checkpoint.npz"), "--epochs", epochs, "--no-progress"]) == 0
+        printed = capsys.readouterr().out
+        assert (f"nothing to train: the checkpoint has 2 epochs, and --epochs {epochs} asks for no more "
+                "(give --epochs 3 or more to go on); redrawing its figures") in printed
+    assert (out / "loss_curve.png").exists()
+    after, meta = weights(out)
+    assert meta["epoch"] == 2 and all(np.array_equal(after[k], trained[k]) for k in trained)
+
+
+def test_with_output_to_a_file_there_is_no_progress_bar_and_one_line_per_epoch(tmp_path):
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        process = script("train_ae.py", "--dataset", "digits", "--hidden", "64", "--epochs", "3",
+                         "--out", str(tmp_path / "run"), stdout=f, stderr=subprocess.STDOUT)
+        assert process.wait(timeout=120) == 0
+    text = log.read_text()
+    assert "\r" not in text and "img/s]" not in text  # no bar redrawn
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("epoch")] == ["1/3", "2/3", "3/3"]
+
+
+def test_the_bar_is_shown_only_when_both_output_streams_are_terminals(monkeypatch):
+    for stdout_tty, stderr_tty in ((True, True), (True, False), (False, True), (False, False)):
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty, raising=False)
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: stderr_tty, raising=False)
+        assert run.progress_wanted(no_progress=False) == (stdout_tty and stderr_tty)
+        assert run.progress_wanted(no_progress=True) is False

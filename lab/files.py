@@ -1,4 +1,4 @@
-"""Saving and loading named arrays as .npz files, atomically.
+"""Writing files atomically: checkpoints (.npz), JSON, text and figures.
 
 A file is written under a temporary name in the same folder and renamed over the
 target only once complete (os.replace is atomic on POSIX and Windows), so a crash or
@@ -36,6 +36,17 @@ def atomic_write(path, mode="wb"):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_json(path, data):
+    """`data` as indented JSON, atomically: a reader never sees half a file."""
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2)
+
+
+def write_text(path, text):
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def save_npz(path, arrays, meta=None):

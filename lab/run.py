@@ -1,30 +1,28 @@
-"""What train_ae.py and train_vae.py do: parse flags, train with checkpoints, write figures.
+"""A training run that survives interruption: what train_vae.py and train_ae.py share.
 
 A run writes to its output folder, after every epoch: metrics.json (the history so far)
 and checkpoint.npz (model, optimiser, generator state); both atomically, so an
-interrupted or failed run keeps its last good epoch. Ctrl-C stops between two steps
-and saves the state there; `--resume` continues exactly where it stopped.
+interrupted or failed run keeps its last good epoch. Ctrl-C or SIGTERM stops between two
+steps and saves the state there; `--resume` continues exactly where it stopped. At the
+end come the figures every autoencoder shows (loss curve, reconstructions, codes, and the
+decoded latent plane for a 2-D code); an application adds its own (the VAE's samples).
 """
 
 import argparse
 import dataclasses
-import json
 import os
-import signal
-import sys
-import tempfile
 import time
 
 import numpy as np
 
-from models import VAE, AutoEncoder
 from nn import Adam, Generator
-from nn.backend import BACKENDS, BackendError, backend_name, get_backend, to_backend, to_numpy
-from nn.checkpoint import CheckpointError, atomic_write, load_npz, save_npz
+from nn.backend import backend_name, get_backend, to_backend, to_numpy
 
 from . import plots
-from .cli import bounded
-from .data import DATASETS, DataError, load_dataset
+from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
+                  bounded, default_out, prepare_out, progress_wanted, run_main)
+from .data import load_dataset
+from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
 
 
@@ -59,16 +57,15 @@ def _hidden(text):
     return sizes
 
 
-def build_parser(model):
-    """Flags in the style of the PyTorch examples. Only flags given on the command line
-    appear in the parsed namespace (SUPPRESS), so that --resume can tell them apart."""
+def build_parser(prog, description, model):
+    """The common flags and the training flags, in the style of the PyTorch examples.
+
+    Only flags given on the command line appear in the parsed namespace (SUPPRESS), so
+    that --resume can tell them apart from the checkpoint's settings.
+    """
     d = TrainConfig()
-    p = argparse.ArgumentParser(
-        prog=f"train_{model}.py", argument_default=argparse.SUPPRESS,
-        description=f"Train the lab's {'VAE' if model == 'vae' else 'autoencoder'} and write its figures.",
-    )
-    p.add_argument("--dataset", choices=DATASETS, help=f"default: {d.dataset}")
-    p.add_argument("--data-dir", help="folder with the four IDX files (default: data/<dataset>/, then system folders)")
+    p = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
+    add_common_flags(p, d)
     p.add_argument("--epochs", type=bounded(int, 0, strict=True), help=f"total epochs, >= 1 (default: {d.epochs})")
     p.add_argument("--batch-size", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.batch_size})")
     p.add_argument("--lr", type=bounded(float, 0, strict=True), help=f"Adam learning rate, > 0 (default: {d.lr})")
@@ -77,17 +74,8 @@ def build_parser(model):
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     if model == "vae":
         p.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {d.beta})")
-    p.add_argument("--seed", type=int, help=f"default: {d.seed}")
-    p.add_argument("--backend", choices=BACKENDS[:2],
-                   help="numpy (CPU) or cupy (GPU); default: $VAE_BACKEND, else numpy")
-    p.add_argument("--out", help=f"output folder (default: runs/train_{model}-<timestamp>/)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
     return p
-
-
-class UsageError(Exception):
-    """A mistake in how the script was called; its message says what to change."""
 
 
 def make_config(model, given, resumed_config=None):
@@ -95,7 +83,7 @@ def make_config(model, given, resumed_config=None):
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     settings = {k: v for k, v in given.items() if k in fields}
     if resumed_config is None:
-        backend = settings.pop("backend", None) or os.environ.get("VAE_BACKEND") or "numpy"
+        backend = backend_name_from(settings.pop("backend", None))
         return TrainConfig(model=model, backend=backend, **settings)
     saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]))
     if saved["model"] != model:
@@ -107,52 +95,6 @@ def make_config(model, given, resumed_config=None):
                 "leave the flag out to continue it"
             )
     return TrainConfig(**{**saved, **settings})
-
-
-def build_model(config, input_dim, rng):
-    if config.model == "vae":
-        return VAE(input_dim, config.hidden, config.latent_dim, loss=config.loss, beta=config.beta, rng=rng)
-    return AutoEncoder(input_dim, config.hidden, config.latent_dim, loss=config.loss, rng=rng)
-
-
-def prepare_out(out):
-    """Create `out` and prove it writable now, not after an hour of training."""
-    try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as err:
-        raise UsageError(f"cannot write to --out {out}: {err.strerror}") from None
-    return out
-
-
-def write_json(path, data):
-    """Atomically, like the checkpoint: a reader never sees half a file."""
-    with atomic_write(path, "w") as f:
-        json.dump(data, f, indent=2)
-
-
-class StopRequest:
-    """Ctrl-C asks the loop to stop after the current step; a second Ctrl-C stops at once."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)", file=sys.stderr)
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
-
-    def __call__(self):
-        return self.requested
 
 
 def save_checkpoint(path, config, model, optimizer, rng, history, epoch, progress=None):
@@ -200,8 +142,13 @@ def restore(arrays, meta, model, optimizer, rng, xp):
                          totals=dict(partial["totals"]))
 
 
-def run(config, out, resume_from=None, show_progress=True):
-    """Train per `config`, writing metrics, checkpoints and figures to `out`. Returns the history."""
+def fit(config, build_model, out, resume_from=None, show_progress=True):
+    """Train per `config`, writing metrics and checkpoints to `out`: (model, data, history).
+
+    build_model(config, input_dim, rng) makes the model. resume_from: (arrays, meta) of a
+    checkpoint to continue. Raises Stopped after saving, when Ctrl-C or SIGTERM came, and
+    RunFailed when the loss stops being finite.
+    """
     xp = get_backend(config.backend)
     data = load_dataset(config.dataset, config.data_dir)
     rng = Generator(config.seed, xp)
@@ -213,27 +160,36 @@ def run(config, out, resume_from=None, show_progress=True):
         progress = restore(arrays, meta, model, optimizer, rng, xp)
         history, first_epoch = meta["history"], meta["epoch"] + 1
         optimizer.lr = config.lr
+        if first_epoch > config.epochs:
+            part = f" and {progress.step} steps of epoch {first_epoch}" if progress else ""
+            print(f"nothing to train: the checkpoint has {meta['epoch']} epochs{part}, and --epochs {config.epochs} "
+                  f"asks for no more (give --epochs {first_epoch} or more to go on); redrawing its figures")
+            return model, data, history
 
     x_train, x_test = to_backend(data.x_train, xp), to_backend(data.x_test, xp)  # uint8, once per run
     checkpoint, metrics = os.path.join(out, "checkpoint.npz"), os.path.join(out, "metrics.json")
-    print(f"{config.model.upper()} {data.input_dim}-{'-'.join(map(str, config.hidden))}-{config.latent_dim} "
-          f"on {data.name} ({data.x_train.shape[0]} train / {data.x_test.shape[0]} test images), "
-          f"{backend_name(xp)} backend, writing to {out}")
-
-    with StopRequest() as stop:
+    n = data.x_train.shape[0]
+    resume = f"resume with: python train_{config.model}.py --resume {checkpoint}"
+    with StopRequest() as stop:  # from here on, Ctrl-C and SIGTERM stop the run cleanly
+        print(f"{config.model.upper()} {data.input_dim}-{'-'.join(map(str, config.hidden))}-{config.latent_dim} "
+              f"on {data.name} ({n} train / {data.x_test.shape[0]} test images), "
+              f"{backend_name(xp)} backend, writing to {out}", flush=True)
         for epoch in range(first_epoch, config.epochs + 1):
             start = time.perf_counter()
-            progress = progress or EpochProgress(order=rng.permutation(data.x_train.shape[0]))
+            progress = progress or EpochProgress(order=rng.permutation(n))
             done_before = progress.done  # > 0 when continuing an interrupted epoch
-            with ProgressBar(show_progress, data.x_train.shape[0], progress.done, epoch, config.epochs) as bar:
-                train = train_epoch(model, optimizer, x_train, config.batch_size, data.scale, rng,
-                                    progress=progress, on_progress=bar, should_stop=stop, epoch=epoch)
+            with ProgressBar(show_progress, n, progress.done, f"epoch {epoch}/{config.epochs}") as bar:
+                try:
+                    train = train_epoch(model, optimizer, x_train, config.batch_size, data.scale, rng,
+                                        progress=progress, on_progress=lambda p, means: bar(p.done, **means),
+                                        should_stop=stop, epoch=epoch)
+                except NonFiniteLoss as err:
+                    raise RunFailed(f"{err}. Try a lower --lr; the last good checkpoint is kept") from None
             seconds = time.perf_counter() - start
-            if stop.requested and progress.done < data.x_train.shape[0]:
+            if stop.signum is not None and progress.done < n:
                 save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch - 1, progress)
-                print(f"stopped in epoch {epoch} after {progress.step} steps; checkpoint saved. Resume with:\n"
-                      f"  python train_{config.model}.py --resume {checkpoint}")
-                return history
+                print(f"stopped in epoch {epoch} after {progress.step} steps; checkpoint saved; {resume}")
+                raise Stopped(stop.signum)
             test = evaluate(model, x_test, 1000, data.scale, Generator(config.seed + 1, xp))
             record = {"epoch": epoch, "train_loss": train["loss"], "test_loss": test["loss"],
                       **{k: train[k] for k in ("recon", "kl") if k in train},
@@ -245,43 +201,16 @@ def run(config, out, resume_from=None, show_progress=True):
             write_json(metrics, {"config": dataclasses.asdict(config), "epochs": history})
             kl = f"  (recon {train['recon']:.2f} + kl {train['kl']:.2f})" if "kl" in train else ""
             print(f"epoch {epoch:3d}/{config.epochs}  train {train['loss']:.3f}{kl}  test {test['loss']:.3f}  "
-                  f"{seconds:.1f} s  {record['samples_per_s']:.0f} img/s")
-            if stop.requested:
-                print(f"stopped after epoch {epoch}; resume with: python train_{config.model}.py --resume {checkpoint}")
-                return history
-
-    write_figures(model, data, xp, history, config, out)
-    print(f"done: metrics, checkpoint and figures in {out}")
-    return history
+                  f"{seconds:.1f} s  {record['samples_per_s']:.0f} img/s", flush=True)
+            if stop.signum is not None:  # came after the last step, or while evaluating and saving
+                print(f"stopped after epoch {epoch}; checkpoint saved; {resume}")
+                raise Stopped(stop.signum)
+    return model, data, history
 
 
-class ProgressBar:
-    """A tqdm bar over the epoch's images (loss and img/s), or nothing."""
-
-    def __init__(self, enabled, total, initial, epoch, epochs):
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, unit="img", unit_scale=True, leave=False,
-                            desc=f"epoch {epoch}/{epochs}", dynamic_ncols=True)
-
-    def __enter__(self):
-        return self
-
-    def __call__(self, progress, means):
-        if self.bar is not None:
-            self.bar.update(progress.done - self.bar.n)
-            self.bar.set_postfix(loss=f"{means['loss']:.3f}", refresh=False)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def write_figures(model, data, xp, history, config, out):
-    """The lab's figures, and the ones every VAE tutorial shows."""
-    name = "VAE" if config.model == "vae" else "Autoencoder"
+def write_figures(model, data, history, config, out, name):
+    """The figures every autoencoder shows: loss curve, reconstructions, codes, and (2-D code) the latent plane."""
+    xp = get_backend(config.backend)
     x_test = to_backend(data.x_test, xp)
     where = lambda f: os.path.join(out, f)  # noqa: E731
     plots.save_loss_curve(history, where("loss_curve.png"), title=f"{name} on {data.name}: loss per image")
@@ -292,25 +221,25 @@ def write_figures(model, data, xp, history, config, out):
     plots.save_reconstructions(x, x_hat, data.image_shape, where("reconstructions.png"),
                                title=f"{name}: test images (odd rows) and their reconstructions (even rows)")
 
-    encode = (lambda b: model.encode(b)[0]) if config.model == "vae" else model.encode  # the VAE's code is mu
-    z = to_numpy(apply_in_batches(encode, x_test, 1000, data.scale))
+    z = to_numpy(apply_in_batches(model.code, x_test, 1000, data.scale))
     plots.save_latent_scatter(z, data.y_test, data.class_names, where("latent_scatter.png"),
                               title=f"{name}: test set in latent space")
 
-    if config.model == "vae":
-        samples = to_numpy(model.sample(128, Generator(config.seed + 2, xp)))
-        plots.save_samples(samples, data.image_shape, where("samples.png"), title="VAE: new images from z ~ N(0, I)")
     if config.latent_dim == 2:
         grid = to_backend(plots.latent_grid(21, (-4.0, 4.0)).astype(np.float32), xp)
         plots.save_manifold(to_numpy(model.decode(grid)), data.image_shape, where("manifold.png"), extent=(-4.0, 4.0),
                             title=f"{name}: decoded latent plane, z in [-4, 4]^2")
 
 
-def main(model, argv=None):
-    """The scripts' entry point: exit status 0 on success, 1 on a training failure, 2 on bad input."""
-    parser = build_parser(model)
+def main(parser, model, build_model, write_own_figures=None, argv=None):
+    """A training script: parse, train (or resume), draw the figures. See lab.cli.run_main for exit statuses.
+
+    model: "vae" or "ae", as stored in the config. build_model(config, input_dim, rng) makes
+    it; write_own_figures(model, data, config, out), if given, draws what only this script draws.
+    """
     given = vars(parser.parse_args(argv))
-    try:
+
+    def body():
         resumed = None
         if "resume" in given:
             resumed = load_checkpoint(given["resume"])
@@ -318,11 +247,13 @@ def main(model, argv=None):
             out = given.get("out", os.path.dirname(given["resume"]) or ".")
         else:
             config = make_config(model, given)
-            out = given.get("out", os.path.join("runs", f"train_{model}-{time.strftime('%Y%m%d-%H%M%S')}"))
+            out = given.get("out", default_out(parser.prog))
         prepare_out(out)
-        run(config, out, resumed, show_progress=not given.get("no_progress", False))
-    except (UsageError, DataError, BackendError, CheckpointError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
-    except NonFiniteLoss as err:
-        parser.exit(1, f"{parser.prog}: error: {err}. Try a lower --lr; the last good checkpoint is kept.\n")
-    return 0
+        net, data, history = fit(config, build_model, out, resumed,
+                                 show_progress=progress_wanted(given.get("no_progress", False)))
+        write_figures(net, data, history, config, out, "VAE" if model == "vae" else "Autoencoder")
+        if write_own_figures:
+            write_own_figures(net, data, config, out)
+        print(f"done: metrics, checkpoint and figures in {out}")
+
+    return run_main(parser, body)

@@ -1,4 +1,4 @@
-"""Part One, measured: PCA, a linear autoencoder, a nonlinear one and a VAE, side by side.
+"""compare_pca.py: Part One, measured: PCA, a linear autoencoder, a nonlinear one and a VAE, side by side.
 
 The lab's claim: an autoencoder with one linear layer each way and a k-dimensional code,
 trained on squared error, "performs as PCA does" -- it spans the subspace of the top k
@@ -46,16 +46,15 @@ from scipy.spatial import cKDTree
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
+from lab import plots
+from lab.cli import (ProgressBar, UsageError, add_common_flags, backend_name_from, bounded, default_out,
+                     prepare_out, progress_wanted, run_main)
+from lab.data import load_dataset
+from lab.files import write_json, write_text
+from lab.train import apply_in_batches, train_epoch
 from models import VAE, AutoEncoder
 from nn import Adam, Generator
-from nn.backend import BackendError, get_backend, to_backend, to_numpy
-from nn.checkpoint import atomic_write
-
-from . import plots
-from .cli import bounded
-from .data import DATASETS, DataError, load_dataset
-from .runner import ProgressBar, UsageError, prepare_out, write_json
-from .train import apply_in_batches, train_epoch
+from nn.backend import get_backend, to_backend, to_numpy
 
 METHODS = ("pca", "linear_ae", "ae", "vae")
 LABELS = {"pca": "PCA", "linear_ae": "linear AE", "ae": "AE (ReLU)", "vae": "VAE"}
@@ -103,8 +102,9 @@ def train(model, lr, x, scale, config, rng, log=None, show_progress=False):
     for epoch in range(1, config.epochs + 1):
         if epoch > config.decay_from * config.epochs:
             optimizer.lr *= config.decay
-        with ProgressBar(show_progress, x.shape[0], 0, epoch, config.epochs) as bar:
-            means = train_epoch(model, optimizer, x, config.batch_size, scale, rng, on_progress=bar, epoch=epoch)
+        with ProgressBar(show_progress, x.shape[0], desc=f"epoch {epoch}/{config.epochs}") as bar:
+            means = train_epoch(model, optimizer, x, config.batch_size, scale, rng, epoch=epoch,
+                                on_progress=lambda p, means: bar(p.done, **means))
         if log:
             log(epoch, means["loss"])
 
@@ -208,8 +208,7 @@ def compare(config, out, log=print, show_progress=False):
         began = time.perf_counter()
         train(model, lr, x_train_u8, data.scale, config, rng, show_progress=show_progress,
               log=lambda epoch, loss, m=method: log(f"{m}: epoch {epoch}/{config.epochs}  train loss {loss:.3f}"))
-        encode = (lambda b, m=model: m.encode(b)[0]) if method == "vae" else model.encode  # the VAE's code is mu
-        codes[method], train_codes[method] = on_host(encode), on_host(encode, x_train_u8)
+        codes[method], train_codes[method] = on_host(model.code), on_host(model.code, x_train_u8)  # the VAE's: mu
         on_plane[method] = codes[method]
         reconstructions[method] = on_host(model.reconstruct)
         train_mse[method] = reconstruction_mse(reconstruct_on_host(model), data.x_train, data.scale)
@@ -307,8 +306,7 @@ def write_results(results, out):
             f"On the training set, where PCA is exactly the best rank-k linear map, the linear AE's MSE is\n"
             f"{results['methods']['linear_ae']['train_mse_ratio_to_pca']:.6f} times PCA's.\n\n"
             f"{c['epochs']} epochs per trained model; the whole comparison took {results['seconds']:.0f} s.\n")
-    with atomic_write(f"{out}/results.md", "w") as f:
-        f.write(text)
+    write_text(f"{out}/results.md", text)
 
 
 def write_figures(data, codes, reconstructions, decoders, extents, k, out):
@@ -330,31 +328,25 @@ def write_figures(data, codes, reconstructions, decoders, extents, k, out):
 
 
 def main(argv=None):
-    """compare_pca.py's entry point: 0 on success, 2 on bad input."""
+    """compare_pca.py's entry point; exit statuses as in lab.cli.run_main."""
     d = CompareConfig()
     p = argparse.ArgumentParser(prog="compare_pca.py",
                                 description="PCA, a linear AE, an AE and a VAE side by side: Part One, measured.")
-    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help=f"default: {d.dataset}")
-    p.add_argument("--data-dir", help="folder with the four IDX files (default: data/<dataset>/, then system folders)")
+    add_common_flags(p, d)
     p.add_argument("--latent-dim", type=bounded(int, 1), default=d.latent_dim,
                    help=f"k, from 1 to the number of pixels (default: {d.latent_dim})")
     p.add_argument("--epochs", type=bounded(int, 1),
                    help=f"per trained model (default: {d.epochs}; {DATASET_DEFAULTS['digits']['epochs']} on digits)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
-    p.add_argument("--backend", choices=("numpy", "cupy"), default=None,
-                   help="numpy (CPU) or cupy (GPU); default: $VAE_BACKEND, else numpy")
-    p.add_argument("--out", help="output folder (default: runs/compare_pca-<timestamp>/)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
     args = p.parse_args(argv)
-    given = {"epochs": args.epochs} if args.epochs is not None else {}
-    config = default_config(args.dataset, data_dir=args.data_dir, latent_dim=args.latent_dim, seed=args.seed,
-                            backend=args.backend or os.environ.get("VAE_BACKEND") or "numpy", **given)
-    out = args.out or os.path.join("runs", f"compare_pca-{time.strftime('%Y%m%d-%H%M%S')}")
-    try:
-        results = compare(config, out, show_progress=not args.no_progress)
-    except (UsageError, DataError, BackendError) as err:
-        p.exit(2, f"{p.prog}: error: {err}\n")
-    print()
-    print(results_table(results))
-    print(f"\n{results['seconds']:.0f} s; results and figures in {out}")
-    return 0
+    given = {k: v for k, v in vars(args).items() if k in ("epochs", "seed", "data_dir") and v is not None}
+    config = default_config(args.dataset or d.dataset, latent_dim=args.latent_dim,
+                            backend=backend_name_from(args.backend), **given)
+    out = args.out or default_out(p.prog)
+
+    def body():
+        results = compare(config, out, show_progress=progress_wanted(args.no_progress))
+        print()
+        print(results_table(results))
+        print(f"\n{results['seconds']:.0f} s; results and figures in {out}")
+
+    return run_main(p, body)

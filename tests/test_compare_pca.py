@@ -1,4 +1,4 @@
-"""compare_pca: the linear AE finds PCA's subspace; the metrics; bad input."""
+"""compare_pca.py (apps/compare_pca.py): the linear AE finds PCA's subspace; the metrics; bad input."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab import data as data_module
-from lab.pca import (code_fill, compare, decoder_jacobian, default_config, fraction_inside,
+from apps.compare_pca import (code_fill, compare, decoder_jacobian, default_config, fraction_inside,
                      knn_accuracy, main, pairwise_angles_deg, principal_angles_deg, reconstruction_mse,
                      test_mse)
 

@@ -1,0 +1,1 @@
+"""The applications: one module per top-level script, named after it. None imports another."""

@@ -1,0 +1,52 @@
+"""The lab's VAE once more, in PyTorch with autograd: the reference bench.py measures against.
+
+Read it beside models/vae.py. The forward pass is the same, line for line: trunk, the two
+heads, z = mu + std * eps with std = exp(0.5 * logvar), decoder, summed squared error
+plus the closed-form KL, both per image. What is missing is the whole of VAE.backward():
+`loss.backward()` records the forward pass and runs the chain rule through it for us,
+reparameterisation gradient included. The initialisation is PyTorch's default for
+nn.Linear (weights and biases uniform in +-1/sqrt(fan_in)).
+
+Needs PyTorch, which is optional: nothing else in the project imports this module.
+"""
+
+import torch
+from torch import nn
+
+
+class TorchVAE(nn.Module):
+    """input_dim -> hidden -> (mu, logvar) in R^latent_dim; latent_dim -> hidden -> input_dim, sigmoid."""
+
+    def __init__(self, input_dim=784, hidden=512, latent_dim=2):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim), nn.Sigmoid())
+
+    def forward(self, x):
+        """The loss terms of a batch x: (N, input_dim), as models.VAE.forward returns them."""
+        h = self.encoder(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * torch.randn_like(std)
+        x_hat = self.decoder(z)
+        n = x.shape[0]
+        recon = ((x_hat - x) ** 2).sum() / n
+        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum() / n
+        return {"loss": recon + kl, "recon": recon, "kl": kl}
+
+
+def train_epoch(model, optimizer, x, batch_size):
+    """One pass over x: (N, D), a float tensor on the model's device, in a random order:
+    the mean loss per image. lab/train.py's train_epoch, with autograd doing backward()."""
+    order = torch.randperm(x.shape[0], device=x.device)
+    total = torch.zeros((), device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        batch = x[order[start:start + batch_size]]
+        loss = model(batch)["loss"]
+        optimizer.zero_grad()  # autograd accumulates into .grad; our backward overwrites instead
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * batch.shape[0]
+    return total.item() / x.shape[0]
