@@ -1,0 +1,59 @@
+"""The layout the README promises: imports only go down, and each script's code is in apps/<its name>."""
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPTS = ("train_vae.py", "train_ae.py", "compare_pca.py", "bench.py")
+# What each package may import from the project: apps -> lab, models, nn; lab, models -> nn; nn -> nothing.
+ALLOWED = {"apps": {"lab", "models", "nn"}, "lab": {"nn"}, "models": {"nn"}, "nn": set()}
+
+
+def project_imports(path):
+    """The project packages a module imports: {"lab", "nn", ...}, relative imports resolved."""
+    package = path.parent.name
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [package] if node.level else [node.module]
+        else:
+            continue
+        found |= {name.split(".")[0] for name in names} & (ALLOWED.keys())
+    return found - {package}
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_only_go_down(package):
+    for path in sorted((ROOT / package).glob("*.py")):
+        assert project_imports(path) <= ALLOWED[package], f"{path.relative_to(ROOT)} imports {project_imports(path)}"
+
+
+def test_no_application_imports_another():
+    for path in sorted((ROOT / "apps").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                ["." if node.level else node.module] if isinstance(node, ast.ImportFrom) else [])
+            if any(m == "." or m.split(".")[0] == "apps" for m in modules):
+                pytest.fail(f"{path.relative_to(ROOT)} imports from apps/ (line {node.lineno})")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_script_calls_the_module_of_its_own_name(script):
+    tree = ast.parse((ROOT / script).read_text())
+    imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert imported == [f"apps.{script.removesuffix('.py')}"], imported
+    assert (ROOT / "apps" / script).exists()
+
+
+def test_the_layout_names_every_module_there_is():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## Reading the code")]
+    for package in ALLOWED:
+        for path in sorted((ROOT / package).glob("*.py")):
+            if path.name != "__init__.py":
+                assert f"  {path.name} " in layout, f"README's Layout does not name {package}/{path.name}"
