@@ -341,7 +341,7 @@ def format_table(config, results):
              f"backend {config.backend}, {config.threads} threads; medians of {config.epochs} epochs "
              f"after {config.warmup} warm-up, one epoch of each in turn", "",
              f"{'':34s}{'s/epoch':>9s}{'samples/s':>11s}{'peak RSS':>11s}{'loss':>9s}"]
-    for kind, r in results.items():
+    for kind, r in ((k, results[k]) for k in KINDS if k in results):
         if "skipped" in r:
             lines.append(f"{LABELS[kind]:34s}skipped: {r['skipped']}")
             continue

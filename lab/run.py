@@ -10,6 +10,7 @@ decoded latent plane for a 2-D code); an application adds its own (the VAE's sam
 
 import argparse
 import dataclasses
+import json
 import os
 import time
 
@@ -40,6 +41,7 @@ class TrainConfig:
     hidden: tuple = (512,)  # the lab's 784-512-latent MLP
     loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
     beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
+    log_likelihood: tuple = ()  # VAE: after training, bound log p(x) with these numbers K of samples per image
     seed: int = 0  # initial weights, data order and the VAE's noise
     backend: str = "numpy"  # "cupy" for the GPU
 
@@ -47,14 +49,19 @@ class TrainConfig:
     ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "loss")
 
 
-def _hidden(text):
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 512 or 512,256, got {text!r}") from None
-    if not all(s > 0 for s in sizes):
-        raise argparse.ArgumentTypeError(f"widths must be > 0, got {text}")
-    return sizes
+def positive_ints(what, example):
+    """An argparse type: comma-separated integers >= 1, such as "512,256"."""
+
+    def parse(text):
+        try:
+            values = tuple(int(s) for s in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what} like {example}, got {text!r}") from None
+        if not all(v > 0 for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be > 0, got {text}")
+        return values
+
+    return parse
 
 
 def build_parser(prog, description, model):
@@ -70,10 +77,14 @@ def build_parser(prog, description, model):
     p.add_argument("--batch-size", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.batch_size})")
     p.add_argument("--lr", type=bounded(float, 0, strict=True), help=f"Adam learning rate, > 0 (default: {d.lr})")
     p.add_argument("--latent-dim", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.latent_dim})")
-    p.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default: 512)")
+    p.add_argument("--hidden", type=positive_ints("widths", "512 or 512,256"),
+                   help="hidden widths, comma-separated (default: 512)")
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     if model == "vae":
         p.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {d.beta})")
+        p.add_argument("--log-likelihood", metavar="K[,K...]", type=positive_ints("sample counts", "1,10,100,1000"),
+                       help="after training, estimate log p(x) on the test set with the importance-weighted bound "
+                            "for each K (1 is the ELBO); into metrics.json")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
     return p
 
@@ -85,7 +96,8 @@ def make_config(model, given, resumed_config=None):
     if resumed_config is None:
         backend = backend_name_from(settings.pop("backend", None))
         return TrainConfig(model=model, backend=backend, **settings)
-    saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]))
+    saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]),
+                 log_likelihood=tuple(resumed_config.get("log_likelihood", ())))
     if saved["model"] != model:
         raise UsageError(f"the checkpoint is of a {saved['model']}, and train_{model}.py trains a {model}")
     for name in TrainConfig.ARCHITECTURE:
@@ -208,6 +220,14 @@ def fit(config, build_model, out, resume_from=None, show_progress=True):
     return model, data, history
 
 
+def add_metrics(out, **entries):
+    """Add `entries` to the run's metrics.json, beside its config and epochs."""
+    path = os.path.join(out, "metrics.json")
+    with open(path) as f:
+        metrics = json.load(f)
+    write_json(path, {**metrics, **entries})
+
+
 def write_figures(model, data, history, config, out, name):
     """The figures every autoencoder shows: loss curve, reconstructions, codes, and (2-D code) the latent plane."""
     xp = get_backend(config.backend)
@@ -231,11 +251,12 @@ def write_figures(model, data, history, config, out, name):
                             title=f"{name}: decoded latent plane, z in [-4, 4]^2")
 
 
-def main(parser, model, build_model, write_own_figures=None, argv=None):
+def main(parser, model, build_model, finish=None, argv=None):
     """A training script: parse, train (or resume), draw the figures. See lab.cli.run_main for exit statuses.
 
     model: "vae" or "ae", as stored in the config. build_model(config, input_dim, rng) makes
-    it; write_own_figures(model, data, config, out), if given, draws what only this script draws.
+    it; finish(model, data, config, out), if given, does what only this script does at the
+    end (its own figures, its own evaluations).
     """
     given = vars(parser.parse_args(argv))
 
@@ -252,8 +273,8 @@ def main(parser, model, build_model, write_own_figures=None, argv=None):
         net, data, history = fit(config, build_model, out, resumed,
                                  show_progress=progress_wanted(given.get("no_progress", False)))
         write_figures(net, data, history, config, out, "VAE" if model == "vae" else "Autoencoder")
-        if write_own_figures:
-            write_own_figures(net, data, config, out)
+        if finish:
+            finish(net, data, config, out)
         print(f"done: metrics, checkpoint and figures in {out}")
 
     return run_main(parser, body)

@@ -1,11 +1,11 @@
 """A small neural-network library with hand-written backward passes (no autograd)."""
 
 from .backend import Generator, get_backend, namespace, to_backend, to_numpy
-from .layers import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh
-from .losses import bce, gaussian_kl, mse
+from .layers import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, sigmoid
+from .losses import bce, bce_terms, gaussian_kl, mse
 from .optim import SGD, Adam
 
 __all__ = [
     "Adam", "Dense", "Generator", "LeakyReLU", "ReLU", "SGD", "Sequential", "Sigmoid", "Tanh",
-    "bce", "gaussian_kl", "get_backend", "mse", "namespace", "to_backend", "to_numpy",
+    "bce", "bce_terms", "gaussian_kl", "get_backend", "mse", "namespace", "sigmoid", "to_backend", "to_numpy",
 ]

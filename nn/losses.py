@@ -40,12 +40,17 @@ def bce(logits, x, reduction="sum"):
     max(l, 0) - l x + log(1 + exp(-|l|)), which never takes the log of 0 nor overflows.
     Returns (L, dlogits) with dlogits = (sigmoid(logits) - x) / N.
     """
-    xp = namespace(logits, x)
     divisor = _divisor(x, reduction)
-    loss = xp.sum(xp.maximum(logits, 0.0) - logits * x + xp.log1p(xp.exp(-xp.abs(logits)))) / divisor
+    loss = namespace(logits, x).sum(bce_terms(logits, x)) / divisor
     dlogits = sigmoid(logits) - x
     dlogits *= 1.0 / divisor
     return loss, dlogits
+
+
+def bce_terms(logits, x):
+    """-[x log p + (1 - x) log(1 - p)] for each element, p = sigmoid(logits): (N, D), as bce sums them."""
+    xp = namespace(logits, x)
+    return xp.maximum(logits, 0.0) - logits * x + xp.log1p(xp.exp(-xp.abs(logits)))
 
 
 def gaussian_kl(mu, logvar, reduction="sum"):
