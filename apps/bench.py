@@ -1,4 +1,4 @@
-"""bench.py: how fast does this library train the lab's VAE? Against PyTorch, and against the matrix products.
+"""bench.py: how fast, and how well, does this library train the lab's VAE? Against PyTorch, and the matrix products.
 
 Three kinds, timed on the same machine in one run, one epoch of each in turn (so that a
 noisy neighbour slows all three alike), each in a process of its own (so that its peak
@@ -13,6 +13,9 @@ memory is its own):
 
 The medians are over the measured epochs, after warm-up epochs that fill caches, memory
 pools and thread pools; the ratios are taken round by round (see `ratios`).
+
+With --quality it measures learning instead of speed: the test loss of ours and of
+PyTorch after every epoch, over several seeds (`run_quality`).
 """
 
 import argparse
@@ -28,11 +31,11 @@ import time
 from typing import NamedTuple
 
 from lab.cli import (ProgressBar, RunFailed, UsageError, add_common_flags, backend_name_from, bounded, default_out,
-                     prepare_out, progress_wanted, run_main)
+                     int_list, prepare_out, progress_wanted, run_main)
 from lab.data import DataError, load_dataset
-from lab.files import write_json
-from lab.plots import save_bar_chart
-from lab.train import train_epoch
+from lab.files import write_json, write_text
+from lab.plots import save_bar_chart, save_curves_with_range
+from lab.train import evaluate, train_epoch
 from models import VAE
 from nn import Adam, Dense, Generator, Sequential
 from nn.backend import BackendError, get_backend, library_version, synchronize, to_backend
@@ -44,6 +47,7 @@ LABELS = {"ours": "ours", "torch": "PyTorch", "gemm": "GEMM limit"}
 HIDDEN, LATENT, LR = 512, 2, 5e-4
 
 GEMM_REPEATS = 30  # timings of one step's products per epoch; their median is used
+QUALITY_EPOCHS, QUALITY_SEEDS = 20, (0, 1, 2)  # the lab's run, three times
 
 
 def _usable_cores():
@@ -153,12 +157,17 @@ class Ours:
         self.model = lab_vae(data.input_dim, self.rng)
         self.optimizer = Adam(self.model.params, lr=LR)
         self.x = to_backend(data.x_train, xp)  # uint8 on the device; batches are converted as they are used
-        self.config, self.scale = config, data.scale
+        self.x_test = to_backend(data.x_test, xp)
+        self.config, self.scale, self.xp = config, data.scale, xp
         self.info = {"version": library_version(xp)}
 
     def epoch(self):
         return {"loss": train_epoch(self.model, self.optimizer, self.x, self.config.batch_size, self.scale,
                                     self.rng)["loss"]}
+
+    def test_loss(self):
+        """As train_vae.py measures it: noise from a generator seeded seed + 1, batches of 1000."""
+        return evaluate(self.model, self.x_test, 1000, self.scale, Generator(self.config.seed + 1, self.xp))["loss"]
 
 
 class Torch:
@@ -172,14 +181,19 @@ class Torch:
             raise BackendError("torch.cuda.is_available() is false: this PyTorch cannot use the GPU")
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
-        self.x = torch.from_numpy(data.x_train).to(device).float().mul_(data.scale)  # all of it, in [0, 1]
+        self.x, self.x_test = (torch.from_numpy(x).to(device).float().mul_(data.scale)  # in [0, 1]
+                               for x in (data.x_train, data.x_test))
         self.model = torch_vae.TorchVAE(data.input_dim, HIDDEN, LATENT).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
-        self.train_epoch, self.batch_size = torch_vae.train_epoch, config.batch_size
+        self.torch_vae, self.torch, self.config = torch_vae, torch, config
         self.info = {"version": f"torch {torch.__version__}", "threads": torch.get_num_threads()}
 
     def epoch(self):
-        return {"loss": self.train_epoch(self.model, self.optimizer, self.x, self.batch_size)}
+        return {"loss": self.torch_vae.train_epoch(self.model, self.optimizer, self.x, self.config.batch_size)}
+
+    def test_loss(self):
+        generator = self.torch.Generator(self.x.device).manual_seed(self.config.seed + 1)
+        return self.torch_vae.evaluate(self.model, self.x_test, 1000, generator)
 
 
 class Gemm:
@@ -223,7 +237,10 @@ def serve(kind, config, conn):
         start = time.perf_counter()
         record = trainer.epoch()
         synchronize(xp)
-        conn.send({"seconds": time.perf_counter() - start, **record})  # the GEMM limit gives its own seconds
+        record = {"seconds": time.perf_counter() - start, **record}  # the GEMM limit gives its own seconds
+        if hasattr(trainer, "test_loss"):  # after the clock stopped
+            record["test_loss"] = trainer.test_loss()
+        conn.send(record)
     conn.send({"peak_rss_mb": peak_rss_mb()})
 
 
@@ -306,7 +323,7 @@ def run_benchmark(config, kinds=KINDS, log=log_line, show_progress=False):
                 results[kind]["flops"] = records[kind][-1]["flops"]
                 results[kind]["gflops_per_s"] = results[kind]["flops"] / seconds / 1e9
             else:
-                results[kind]["loss"] = records[kind][-1]["loss"]
+                results[kind]["test_loss"] = records[kind][-1]["test_loss"]
         return results
     finally:
         for worker in workers.values():
@@ -332,6 +349,34 @@ def ratios(results):
     return summary
 
 
+def run_quality(config, seeds, kinds=("ours", "torch"), log=log_line, show_progress=False):
+    """The test loss per image after each epoch, each kind trained from each seed:
+    {kind: [[loss after epoch 1, 2, ...] for each seed]}."""
+    curves = {kind: [] for kind in kinds}
+    for seed in seeds:
+        log(f"seed {seed}:")
+        results = run_benchmark(dataclasses.replace(config, seed=seed, warmup=0), kinds, log, show_progress)
+        for kind in kinds:
+            curves[kind].append([record["test_loss"] for record in results[kind]["epochs"]])
+    return curves
+
+
+def quality_table(curves):
+    """The curves as a Markdown table: each kind's mean over seeds (lowest - highest) per epoch."""
+    kinds = list(curves)
+    rows = ["| epoch | " + " | ".join(f"{LABELS[k]}: mean (lowest - highest)" for k in kinds)
+            + (" | ours - PyTorch |" if len(kinds) == 2 else " |"),
+            "|---" * (len(kinds) + 1 + (len(kinds) == 2)) + "|"]
+    losses = {k: list(zip(*curves[k])) for k in kinds}  # per epoch: the seeds' losses
+    for epoch in range(len(losses[kinds[0]])):
+        cells = [f"{statistics.mean(losses[k][epoch]):.2f} ({min(losses[k][epoch]):.2f} - {max(losses[k][epoch]):.2f})"
+                 for k in kinds]
+        if len(kinds) == 2:
+            cells.append(f"{statistics.mean(losses[kinds[0]][epoch]) - statistics.mean(losses[kinds[1]][epoch]):+.2f}")
+        rows.append(f"| {epoch + 1} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def format_table(config, results):
     """The results as readable text."""
     first = next(r for r in results.values() if "skipped" not in r)
@@ -340,15 +385,15 @@ def format_table(config, results):
              f"float32, {config.dataset}: {first['images']} images per epoch",
              f"backend {config.backend}, {config.threads} threads; medians of {config.epochs} epochs "
              f"after {config.warmup} warm-up, one epoch of each in turn", "",
-             f"{'':34s}{'s/epoch':>9s}{'samples/s':>11s}{'peak RSS':>11s}{'loss':>9s}"]
+             f"{'':34s}{'s/epoch':>9s}{'samples/s':>11s}{'peak RSS':>11s}{'test loss':>11s}"]
     for kind, r in ((k, results[k]) for k in KINDS if k in results):
         if "skipped" in r:
             lines.append(f"{LABELS[kind]:34s}skipped: {r['skipped']}")
             continue
         rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "-"
-        loss = f"{r['loss']:.2f}" if "loss" in r else "-"
+        loss = f"{r['test_loss']:.2f}" if "test_loss" in r else "-"
         label = f"{LABELS[kind]} ({r['version']}, {device})"
-        lines.append(f"{label:34s}{r['seconds']:9.3f}{r['samples_per_s']:11.0f}{rss:>11s}{loss:>9s}")
+        lines.append(f"{label:34s}{r['seconds']:9.3f}{r['samples_per_s']:11.0f}{rss:>11s}{loss:>11s}")
     for kind, r in results.items():
         if "measured" in r:
             lines.append(f"    {LABELS[kind]}, s per measured epoch in order: "
@@ -380,18 +425,26 @@ def main(argv=None):
     """bench.py's entry point; exit statuses as in lab.cli.run_main."""
     d = BenchConfig()
     p = argparse.ArgumentParser(prog="bench.py", description="Time the lab's VAE training: this library against "
-                                                             "PyTorch and against the GEMM-bound limit.")
+                                                             "PyTorch and against the GEMM-bound limit; or, with "
+                                                             "--quality, compare how fast the two learn.")
     add_common_flags(p, d)
-    p.add_argument("--epochs", type=bounded(int, 1), default=d.epochs, help=f"measured epochs (default: {d.epochs})")
+    p.add_argument("--epochs", type=bounded(int, 1),
+                   help=f"measured epochs (default: {d.epochs}; with --quality, {QUALITY_EPOCHS})")
     p.add_argument("--warmup", type=bounded(int, 0), default=d.warmup,
                    help=f"epochs run first and not measured (default: {d.warmup})")
     p.add_argument("--batch-size", type=bounded(int, 1), default=d.batch_size, help=f"default: {d.batch_size}")
     p.add_argument("--threads", type=bounded(int, 1), default=d.threads,
                    help=f"threads for BLAS and PyTorch (default: the {d.threads} cores this process may use)")
     p.add_argument("--skip-torch", action="store_true", help="do not measure PyTorch")
+    p.add_argument("--quality", action="store_true",
+                   help="measure learning, not speed: the test loss after each epoch, ours and PyTorch, per seed")
+    p.add_argument("--seeds", type=int_list("seeds", "0,1,2", low=0), default=QUALITY_SEEDS,
+                   help=f"with --quality: the seeds, comma-separated (default: {','.join(map(str, QUALITY_SEEDS))})")
     args = vars(p.parse_args(argv))
     out, no_progress = args.pop("out") or default_out(p.prog), args.pop("no_progress")
+    quality, seeds = args.pop("quality"), args.pop("seeds")
     args["backend"] = backend_name_from(args["backend"])
+    args["epochs"] = args["epochs"] or (QUALITY_EPOCHS if quality else d.epochs)
     config = BenchConfig(**{k: v for k, v in args.items() if v is not None})
 
     def body():
@@ -402,6 +455,8 @@ def main(argv=None):
             if not config.skip_torch:
                 skipped["torch"] = {"skipped": "PyTorch is not installed (it is optional: pip install torch)"}
         prepare_out(out)
+        if quality:
+            return write_quality(config, seeds, [k for k in kinds if k != "gemm"], out, progress_wanted(no_progress))
         results = {**run_benchmark(config, kinds, show_progress=progress_wanted(no_progress)), **skipped}
         print()
         print(format_table(config, results))
@@ -417,3 +472,20 @@ def main(argv=None):
         print(f"\nresults.json and seconds_per_epoch.png in {out}")
 
     return run_main(p, body)
+
+
+def write_quality(config, seeds, kinds, out, show_progress):
+    """bench.py --quality: run_quality, then quality.json, quality.md and quality.png in `out`."""
+    curves = run_quality(config, seeds, kinds, show_progress=show_progress)
+    table = quality_table(curves)
+    print()
+    print(table)
+    write_json(os.path.join(out, "quality.json"), {"config": dataclasses.asdict(config), "seeds": list(seeds),
+                                                   "test_loss": curves})
+    write_text(os.path.join(out, "quality.md"),
+               f"# Test loss per image after each epoch, seeds {', '.join(map(str, seeds))}\n\n"
+               f"The lab's VAE on {config.dataset}, batch {config.batch_size}, Adam lr {LR:g}.\n\n{table}\n")
+    save_curves_with_range({LABELS[k]: curves[k] for k in kinds}, os.path.join(out, "quality.png"),
+                           title=f"The lab's VAE on {config.dataset}: test loss, seeds "
+                                 f"{', '.join(map(str, seeds))}", ylabel="test loss per image")
+    print(f"\nquality.json, quality.md and quality.png in {out}")

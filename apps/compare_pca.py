@@ -33,7 +33,6 @@ See docs/pca.md for why the linear AE lands on PCA's subspace.
 
 import argparse
 import dataclasses
-import os
 import platform
 import time
 

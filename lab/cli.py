@@ -57,6 +57,21 @@ def bounded(kind, low, strict=False):
     return parse
 
 
+def int_list(what, example, low=1):
+    """An argparse type: comma-separated integers >= low, such as widths "512,256" or seeds "0,1,2"."""
+
+    def parse(text):
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what} like {example}, got {text!r}") from None
+        if min(values) < low:
+            raise argparse.ArgumentTypeError(f"{what} must be >= {low}, got {text}")
+        return values
+
+    return parse
+
+
 def add_common_flags(parser, defaults):
     """The flags every script has. None of them sets a default in the parsed namespace
     (a flag not given is None, or absent under argument_default=SUPPRESS), so that a

@@ -21,7 +21,7 @@ from nn.backend import backend_name, get_backend, to_backend, to_numpy
 
 from . import plots
 from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
-                  bounded, default_out, prepare_out, progress_wanted, run_main)
+                  bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
 from .data import load_dataset
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
@@ -49,21 +49,6 @@ class TrainConfig:
     ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "loss")
 
 
-def positive_ints(what, example):
-    """An argparse type: comma-separated integers >= 1, such as "512,256"."""
-
-    def parse(text):
-        try:
-            values = tuple(int(s) for s in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what} like {example}, got {text!r}") from None
-        if not all(v > 0 for v in values):
-            raise argparse.ArgumentTypeError(f"{what} must be > 0, got {text}")
-        return values
-
-    return parse
-
-
 def build_parser(prog, description, model):
     """The common flags and the training flags, in the style of the PyTorch examples.
 
@@ -77,12 +62,12 @@ def build_parser(prog, description, model):
     p.add_argument("--batch-size", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.batch_size})")
     p.add_argument("--lr", type=bounded(float, 0, strict=True), help=f"Adam learning rate, > 0 (default: {d.lr})")
     p.add_argument("--latent-dim", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.latent_dim})")
-    p.add_argument("--hidden", type=positive_ints("widths", "512 or 512,256"),
+    p.add_argument("--hidden", type=int_list("widths", "512 or 512,256"),
                    help="hidden widths, comma-separated (default: 512)")
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     if model == "vae":
         p.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {d.beta})")
-        p.add_argument("--log-likelihood", metavar="K[,K...]", type=positive_ints("sample counts", "1,10,100,1000"),
+        p.add_argument("--log-likelihood", metavar="K[,K...]", type=int_list("sample counts", "1,10,100,1000"),
                        help="after training, estimate log p(x) on the test set with the importance-weighted bound "
                             "for each K (1 is the ELBO); into metrics.json")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")

@@ -24,12 +24,15 @@ class TorchVAE(nn.Module):
         self.logvar = nn.Linear(hidden, latent_dim)
         self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim), nn.Sigmoid())
 
-    def forward(self, x):
-        """The loss terms of a batch x: (N, input_dim), as models.VAE.forward returns them."""
+    def forward(self, x, eps=None):
+        """The loss terms of a batch x: (N, input_dim), as models.VAE.forward returns them.
+
+        eps: (N, latent_dim) noise; when None it is drawn from torch's global generator.
+        """
         h = self.encoder(x)
         mu, logvar = self.mu(h), self.logvar(h)
         std = torch.exp(0.5 * logvar)
-        z = mu + std * torch.randn_like(std)
+        z = mu + std * (torch.randn_like(std) if eps is None else eps)
         x_hat = self.decoder(z)
         n = x.shape[0]
         recon = ((x_hat - x) ** 2).sum() / n
@@ -50,3 +53,15 @@ def train_epoch(model, optimizer, x, batch_size):
         optimizer.step()
         total += loss.detach() * batch.shape[0]
     return total.item() / x.shape[0]
+
+
+@torch.no_grad()
+def evaluate(model, x, batch_size, generator):
+    """Mean loss per image over x: (N, D), in order, the noise drawn from `generator`
+    (a torch.Generator): lab/train.py's evaluate."""
+    total = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        batch = x[start:start + batch_size]
+        eps = torch.randn((batch.shape[0], model.mu.out_features), generator=generator, device=generator.device)
+        total += model(batch, eps=eps)["loss"].item() * batch.shape[0]
+    return total / x.shape[0]

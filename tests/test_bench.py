@@ -66,7 +66,7 @@ def _check_trainer(result):
     assert result["seconds"] > 0 and result["samples_per_s"] > 0
     assert result["samples_per_s"] == pytest.approx(result["images"] / result["seconds"])
     assert result["peak_rss_mb"] >= result["libraries_rss_mb"] > 0
-    assert np.isfinite(result["loss"]) and result["loss"] > 0
+    assert 0 < result["test_loss"] < 100 and all(np.isfinite(r["loss"]) for r in result["epochs"])
 
 
 def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_path, monkeypatch, capsys):
@@ -103,3 +103,25 @@ def test_cupy_backend_without_a_gpu_is_a_one_line_error_and_exit_status_2(capsys
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("bench.py: error: the cupy backend needs") and err.count("\n") == 1
+
+
+def test_quality_mode_writes_the_test_loss_of_each_epoch_and_seed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "torch_installed", lambda: False)
+    argv = ["--quality", "--dataset", "digits", "--epochs", "2", "--seeds", "0,1", "--threads", "1", "--out",
+            str(tmp_path)]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "quality.json").read_text())
+    curves = saved["test_loss"]["ours"]
+    assert saved["seeds"] == [0, 1] and len(curves) == 2 and all(len(c) == 2 for c in curves)
+    assert curves[0] != curves[1]  # two seeds, two runs
+    assert curves[0][1] < curves[0][0]  # it learns
+    table = (tmp_path / "quality.md").read_text()
+    mean = (curves[0][1] + curves[1][1]) / 2
+    assert f"| 2 | {mean:.2f} ({min(curves[0][1], curves[1][1]):.2f} - {max(curves[0][1], curves[1][1]):.2f}) |" in table
+    assert (tmp_path / "quality.png").stat().st_size > 1000
+
+
+def test_quality_table_gives_the_difference_of_the_means():
+    table = bench.quality_table({"ours": [[3.0, 2.0], [5.0, 4.0]], "torch": [[4.0, 2.5], [4.0, 2.5]]})
+    assert "| 1 | 4.00 (3.00 - 5.00) | 4.00 (4.00 - 4.00) | +0.00 |" in table
+    assert "| 2 | 3.00 (2.00 - 4.00) | 2.50 (2.50 - 2.50) | +0.50 |" in table

@@ -12,7 +12,6 @@ import pytest
 
 from apps import train_ae, train_vae
 from lab import run
-from lab.cli import Stopped
 from lab.data import DataError, load_dataset
 from lab.files import load_npz, save_npz
 from lab.run import TrainConfig, fit
@@ -133,11 +132,11 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_chec
     (["--batch-size", "-5"], "--batch-size: must be > 0"),
     (["--lr", "0"], "--lr: must be > 0"),
     (["--latent-dim", "0"], "--latent-dim: must be > 0"),
-    (["--hidden", "512,-1"], "--hidden: widths must be > 0"),
+    (["--hidden", "512,-1"], "--hidden: widths must be >= 1"),
     (["--beta", "-1"], "--beta: must be >= 0"),
     (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["--loss", "l1"], "invalid choice: 'l1'"),
-    (["--log-likelihood", "1,0"], "--log-likelihood: sample counts must be > 0, got 1,0"),
+    (["--log-likelihood", "1,0"], "--log-likelihood: sample counts must be >= 1, got 1,0"),
     (["--log-likelihood", "ten"], "--log-likelihood: expected comma-separated sample counts like 1,10,100,1000"),
 ])
 def test_invalid_flags_are_argparse_errors_that_give_the_valid_range(args, message, capsys):
