@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: vae ae pca bench test clean
+.PHONY: vae ae pca bench test exercises grade clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,7 @@ $(INSTALLED): requirements.txt
 	touch $@
 
 vae: $(INSTALLED)
+	$(BIN)/python -m apps.grade --before-training
 	$(BIN)/python train_vae.py $(ARGS)
 
 ae: $(INSTALLED)
@@ -27,6 +28,13 @@ pca: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench.py $(ARGS)
+
+# The lab as exercises: write them to exercises/ (or OUT=folder), then, in that folder, make grade.
+exercises: $(INSTALLED)
+	$(BIN)/python -m apps.make_exercises --out $(or $(OUT),exercises)
+
+grade: $(INSTALLED)
+	$(BIN)/python -m apps.grade $(ARGS)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

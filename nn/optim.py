@@ -44,6 +44,13 @@ class Optimizer:
         self.t = int(state["t"])
 
 
+# Moments of weights that never get a gradient (pixels black in every image, dead ReLU
+# units) shrink by b1 every step, into subnormal floats, on which many x86 processors
+# compute up to ~100x slower. Adding and subtracting FLUSH rounds |m| below 2**-101
+# (float32; 2**-130 in float64) to exactly 0 and leaves every larger m as it was.
+FLUSH = 2.0**-77
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015, Algorithm 1).
 
@@ -51,8 +58,8 @@ class Adam(Optimizer):
     v = b2 v + (1 - b2) g**2               second moment (a running mean of g**2)
     p -= lr * m_hat / (sqrt(v_hat) + eps)  with m_hat = m / (1 - b1**t), v_hat = v / (1 - b2**t)
 
-    `adam_update` below is the update that runs, on every backend; docs/derivations.md,
-    "Adam", derives the form it takes and its one extra line.
+    `update` is these lines, on every backend; docs/derivations.md, "Adam", derives the
+    form it takes and its one extra line.
     """
 
     state_names = ("m", "v")
@@ -63,30 +70,22 @@ class Adam(Optimizer):
         self.eps = eps
 
     def update(self, p, g, m, v):
+        """Step t of Algorithm 1 on a parameter p, its gradient g and moments m, v, in place. All one shape.
+
+        The bias corrections become two scalars (the paper's Section 2):
+        p -= lr_t * m / (sqrt(v) + eps_t), lr_t = lr sqrt(1 - b2**t) / (1 - b1**t), eps_t = eps sqrt(1 - b2**t).
+        """
+        xp = namespace(p, g)  # refuses a gradient from another backend
         b1, b2, t = self.b1, self.b2, self.t
-        # The bias corrections as two scalars (Kingma & Ba, Section 2), not two passes over p.
+        m *= b1
+        m += (1.0 - b1) * g
+        m += FLUSH  # (m + FLUSH) - FLUSH: m, or 0 where m would be subnormal
+        m -= FLUSH
+        v *= b2
+        v += (1.0 - b2) * (g * g)
         lr_t = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)
         eps_t = self.eps * (1.0 - b2**t) ** 0.5
-        adam_update(p, g, m, v, b1, b2, lr_t, eps_t)
-
-
-# Moments of weights that never get a gradient (pixels black in every image, dead ReLU
-# units) shrink by b1 every step, into subnormal floats, on which many x86 processors
-# compute up to ~100x slower. Adding and subtracting FLUSH rounds |m| below 2**-101
-# (float32; 2**-130 in float64) to exactly 0 and leaves every larger m as it was.
-FLUSH = 2.0**-77
-
-
-def adam_update(p, g, m, v, b1, b2, lr_t, eps_t):
-    """One Adam step on p, m, v in place: p -= lr_t * m / (sqrt(v) + eps_t).  All arrays one shape."""
-    xp = namespace(p, g)  # refuses a gradient from another backend
-    m *= b1
-    m += (1.0 - b1) * g
-    m += FLUSH  # (m + FLUSH) - FLUSH: m, or 0 where m would be subnormal
-    m -= FLUSH
-    v *= b2
-    v += (1.0 - b2) * (g * g)
-    p -= lr_t * m / (xp.sqrt(v) + eps_t)
+        p -= lr_t * m / (xp.sqrt(v) + eps_t)
 
 
 class SGD(Optimizer):

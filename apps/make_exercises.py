@@ -1,0 +1,40 @@
+"""python -m apps.make_exercises (`make exercises`): the lab as a workspace for a student.
+
+It copies the project to a folder (default exercises/) with the body of every function of
+lab/exercises.py replaced by a stub that names its exercise and the section of
+docs/derivations.md to read. In that folder, `make grade` grades what is written so far,
+and `make vae`, once every exercise is correct, trains the VAE on the student's own code.
+"""
+
+import argparse
+import os
+import sys
+
+from lab.cli import UsageError, run_main
+from lab.exercises import EXERCISES, make_workspace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m apps.make_exercises",
+                                description="Write a copy of the project with the lab's exercises blanked out.")
+    p.add_argument("--out", default="exercises", help="the folder to write (default: exercises/); it must not "
+                                                      "exist yet, or be empty, so that no work is overwritten")
+    args = p.parse_args(argv)
+
+    def body():
+        try:
+            files = make_workspace(ROOT, args.out)
+        except FileExistsError as err:
+            raise UsageError(str(err)) from None
+        print(f"wrote the lab to {args.out}/, with {len(EXERCISES)} functions to write in {len(files)} files:")
+        for e in EXERCISES:
+            print(f"  {e.order:2d}. {e.qualname:22s} {e.file:22s} {e.teaches}")
+        print(f"next: cd {args.out} && make grade   (the scoreboard; `make vae` trains on your code once all pass)")
+
+    return run_main(p, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

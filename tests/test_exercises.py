@@ -1,0 +1,177 @@
+"""The lab as exercises: the workspace, its stubs, the grader's scoreboard, and every classic mistake diagnosed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from apps import grade, make_exercises
+from lab.exercises import EXERCISES, MISTAKES, REFERENCE, make_workspace, stub, with_mistake
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXERCISE_FILES = sorted({e.file for e in EXERCISES})
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lab") / "exercises"
+    make_workspace(ROOT, str(out))
+    return out
+
+
+def fresh_copy(workspace, tmp_path):
+    """A copy of the workspace to change (the module's own stays as generated)."""
+    copy = tmp_path / "ws"
+    shutil.copytree(workspace, copy, symlinks=True)
+    return copy
+
+
+def run_grader(folder, *args):
+    """`python -m apps.grade --json` in `folder`, as `make grade` runs it: (exit status, JSON, printed text)."""
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    done = subprocess.run([sys.executable, "-m", "apps.grade", "--json", "grade.json", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=300)
+    report = json.loads((folder / "grade.json").read_text()) if (folder / "grade.json").exists() else None
+    return done.returncode, report, done.stdout + done.stderr
+
+
+def project_files(root):
+    skip = {".git", ".venv", "runs", "data", "exercises", "__pycache__", ".pytest_cache", REFERENCE}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            if not name.endswith(".pyc"):
+                yield os.path.relpath(os.path.join(folder, name), root)
+
+
+def test_the_workspace_is_the_project_with_only_the_exercise_bodies_blanked(workspace):
+    for path in project_files(ROOT):
+        with open(os.path.join(ROOT, path), "rb") as f:
+            original = f.read()
+        with open(workspace / path, "rb") as f:
+            copied = f.read()
+        if path in EXERCISE_FILES:
+            expected = original.decode()
+            for exercise in (e for e in EXERCISES if e.file == path):
+                expected = stub(expected, exercise)
+            assert copied.decode() == expected, path  # the stubs, and not one other byte changed
+            assert (workspace / REFERENCE / path).read_bytes() == original  # the grader's reference
+        else:
+            assert copied == original, path
+
+
+def test_each_stub_raises_naming_its_exercise_and_the_section_to_read(workspace):
+    for exercise in EXERCISES:
+        source = (workspace / exercise.file).read_text()
+        function = grade.compiled(exercise, source, exercise.file)
+        with pytest.raises(NotImplementedError) as raised:
+            function(*[None] * function.__code__.co_argcount)
+        message = str(raised.value)
+        assert message.startswith(f"exercise {exercise.order}, {exercise.qualname}:"), message
+        assert f'docs/derivations.md, "{exercise.section}"' in message
+        with open(os.path.join(ROOT, "docs", "derivations.md")) as f:
+            assert f"## {exercise.section}" in f.read(), f"no section {exercise.section!r} to read"
+
+
+def test_a_fresh_workspace_scores_every_exercise_not_started(workspace, tmp_path):
+    copy = fresh_copy(workspace, tmp_path)
+    status, report, printed = run_grader(copy)
+    assert status == 1
+    assert report["workspace"] is True and report["total"] == len(EXERCISES) and report["correct"] == 0
+    assert [e["status"] for e in report["exercises"]] == ["not started"] * len(EXERCISES)
+    assert "0 of 11 correct" in printed
+
+
+def test_with_the_reference_bodies_put_back_every_exercise_is_correct(workspace, tmp_path):
+    copy = fresh_copy(workspace, tmp_path)
+    for path in EXERCISE_FILES:
+        shutil.copy(copy / REFERENCE / path, copy / path)
+    status, report, printed = run_grader(copy)
+    assert status == 0 and report["correct"] == len(EXERCISES), printed
+    for entry in report["exercises"]:
+        assert entry["status"] == "correct" and max(entry["errors"].values()) < report["tolerance"], entry
+
+
+def rounds_of_mistakes():
+    """Round r plants the r-th classic mistake of every exercise that has one: each round grades
+    one mistake per exercise, the other exercises kept correct."""
+    by_exercise = {}
+    for mistake in MISTAKES:
+        by_exercise.setdefault(mistake.exercise, []).append(mistake)
+    return [[ms[r] for ms in by_exercise.values() if r < len(ms)] for r in range(max(map(len, by_exercise.values())))]
+
+
+@pytest.mark.parametrize("planted", rounds_of_mistakes(), ids=lambda ms: f"{len(ms)} mistakes")
+def test_each_classic_mistake_is_diagnosed_and_changes_no_other_exercise(workspace, tmp_path, planted):
+    copy = fresh_copy(workspace, tmp_path)
+    for path in EXERCISE_FILES:
+        shutil.copy(copy / REFERENCE / path, copy / path)
+    for mistake in planted:  # written into the student's file as a student would have written it
+        path = copy / next(e.file for e in EXERCISES if e.qualname == mistake.exercise)
+        path.write_text(with_mistake(path.read_text(), mistake))
+    status, report, printed = run_grader(copy)
+    assert status == 1
+    wrong = {m.exercise: m for m in planted}
+    for entry in report["exercises"]:
+        if entry["exercise"] in wrong:
+            mistake = wrong[entry["exercise"]]
+            assert entry["status"] == "wrong", (mistake.name, entry)
+            assert entry["mistake"] == {"name": mistake.name, "hint": mistake.hint}, (mistake.name, entry)
+            assert mistake.hint in printed
+        else:
+            assert entry["status"] == "correct", entry
+
+
+def test_the_json_layout_is_stable(workspace, tmp_path):
+    _, report, _ = run_grader(fresh_copy(workspace, tmp_path), "2", "VAE.backward")
+    assert set(report) == {"version", "tolerance", "workspace", "correct", "total", "exercises"}
+    assert report["version"] == 1 and report["tolerance"] == 1e-6 and report["total"] == 2
+    assert [e["exercise"] for e in report["exercises"]] == ["Dense.backward", "VAE.backward"]
+    assert set(report["exercises"][0]) == {"order", "exercise", "file", "section", "status", "errors", "message",
+                                           "mistake"}
+
+
+def test_in_the_project_itself_every_exercise_is_correct(capsys):
+    assert grade.main([]) == 0
+    assert "11 of 11 correct" in capsys.readouterr().out
+
+
+def test_before_training_stops_a_workspace_until_all_are_correct(workspace, tmp_path):
+    copy = fresh_copy(workspace, tmp_path)
+    status, _, printed = run_grader(copy, "--before-training")
+    assert status == 1 and "11 of 11 exercises are not correct yet" in printed
+    for path in EXERCISE_FILES:
+        shutil.copy(copy / REFERENCE / path, copy / path)
+    status, _, printed = run_grader(copy, "--before-training")
+    assert status == 0 and "all 11 exercises correct: the VAE trains on your own code" in printed
+
+
+def test_bad_input_is_one_line(workspace, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        grade.main(["Dense.forward"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "no exercise 'Dense.forward'" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        make_exercises.main(["--out", str(workspace)])  # it exists, with work in it
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "already exists and is not empty" in err and len(err.splitlines()) == 1
+
+
+def test_every_mistake_is_an_edit_of_the_reference_as_it_reads_today():
+    for mistake in MISTAKES:
+        exercise = next(e for e in EXERCISES if e.qualname == mistake.exercise)
+        with open(os.path.join(ROOT, exercise.file)) as f:
+            assert with_mistake(f.read(), mistake) != "", mistake.name  # raises if an edit no longer applies
+
+
+def test_a_file_that_does_not_import_is_one_line_naming_it(workspace, tmp_path):
+    copy = fresh_copy(workspace, tmp_path)
+    path = copy / "nn" / "layers.py"
+    path.write_text(path.read_text() + "\n\ndef half_written(dout:\n")
+    status, report, printed = run_grader(copy)
+    assert status == 1 and report is None
+    assert printed.startswith("python -m apps.grade: error: the code does not import (") and "layers.py, line" in printed
+    assert len(printed.strip().splitlines()) == 1
