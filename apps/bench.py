@@ -72,8 +72,9 @@ class BenchConfig:
     seed: int = 0
 
 
-def lab_vae(input_dim, rng):
-    return VAE(input_dim, (HIDDEN,), LATENT, loss="mse", rng=rng)
+def lab_vae(data, rng):
+    """The VAE of train_vae.py's defaults, built as it builds it."""
+    return VAE(data.input_dim, (HIDDEN,), LATENT, loss="mse", x_mean=data.mean_image, rng=rng)
 
 
 # --- The GEMM-bound limit -----------------------------------------------------------------
@@ -154,7 +155,7 @@ def steps_per_epoch(n, batch_size):
 class Ours:
     def __init__(self, config, data, xp):
         self.rng = Generator(config.seed, xp)
-        self.model = lab_vae(data.input_dim, self.rng)
+        self.model = lab_vae(data, self.rng)
         self.optimizer = Adam(self.model.params, lr=LR)
         self.x = to_backend(data.x_train, xp)  # uint8 on the device; batches are converted as they are used
         self.x_test = to_backend(data.x_test, xp)
@@ -198,9 +199,8 @@ class Torch:
 
 class Gemm:
     def __init__(self, config, data, xp):
-        n, input_dim = data.x_train.shape
-        self.xp, self.steps = xp, steps_per_epoch(n, config.batch_size)
-        self.model = lab_vae(input_dim, Generator(config.seed, xp))
+        self.xp, self.steps = xp, steps_per_epoch(data.x_train.shape[0], config.batch_size)
+        self.model = lab_vae(data, Generator(config.seed, xp))
         self.info = {"version": f"{config.backend} matmul", "steps_by_batch_rows": self.steps,
                      "products_per_step": len(step_products(self.model, config.batch_size))}
 

@@ -9,8 +9,9 @@ from lab import run
 from models import AutoEncoder
 
 
-def build_model(config, input_dim, rng):
-    return AutoEncoder(input_dim, config.hidden, config.latent_dim, loss=config.loss, rng=rng)
+def build_model(config, data, rng):
+    return AutoEncoder(data.input_dim, config.hidden, config.latent_dim, loss=config.loss, init=config.init,
+                       x_mean=data.mean_image, rng=rng)
 
 
 def main(argv=None):

@@ -17,8 +17,9 @@ from nn import Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
 
-def build_model(config, input_dim, rng):
-    return VAE(input_dim, config.hidden, config.latent_dim, loss=config.loss, beta=config.beta, rng=rng)
+def build_model(config, data, rng):
+    return VAE(data.input_dim, config.hidden, config.latent_dim, loss=config.loss, beta=config.beta,
+               init=config.init, x_mean=data.mean_image, rng=rng)
 
 
 def test_log_likelihood(model, data, Ks, rng, batch_size=100):

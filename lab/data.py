@@ -109,6 +109,11 @@ class Dataset:
         """D, the number of pixels in one image."""
         return self.x_train.shape[1]
 
+    @property
+    def mean_image(self) -> np.ndarray:
+        """(D,) float64 in [0, 1]: the mean training image, where a model's decoder starts (Model.start_at)."""
+        return self.x_train.mean(axis=0) * self.scale
+
 
 def read_idx(path) -> np.ndarray:
     """The uint8 array stored in the IDX file at `path` (gzipped or plain), in its stored shape.

@@ -2,23 +2,25 @@
 
 Images are rows of pixel values in [0, 1], shape (n, H*W), drawn as the dataset stores
 them (0 black, 1 white) with nearest-neighbour pixels, never smoothed. Each save_* writes
-a PNG atomically (a temporary file beside `path`, renamed over it once complete) and
-closes its figure, even on error. Each draw_* draws one panel onto a given Axes, so a
-comparison script can put several models side by side.
+a PNG atomically (a temporary file beside `path`, renamed over it once complete). Each
+draw_* draws one panel onto a given Axes, so that a comparison script can put several
+models side by side, and a notebook can draw them inline.
 """
 
 import contextlib
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # no display needed: figures go to files
+from .files import atomic_write
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from .files import atomic_write  # noqa: E402
+# Figures are matplotlib.figure.Figure objects, not pyplot's: they need no display and no
+# backend setting (a PNG is drawn by Agg whatever backend is chosen), they are never left
+# open in pyplot's list, and a notebook importing this module keeps its inline figures.
+TAB10 = matplotlib.colormaps["tab10"]
 
 DPI = 130
 IMAGE_SIDE_PX = 900  # about how wide (or tall) a figure of tiled images is drawn, in screen pixels
@@ -27,17 +29,14 @@ BLANK = 1.0  # padding and empty cells of a tiled image: white, apart from the m
 
 @contextlib.contextmanager
 def _figure_saved_to(path, fig):
-    """Yield `fig` for drawing, then write it to `path` as a PNG; close it either way.
+    """Yield `fig` for drawing, then write it to `path` as a PNG.
 
     bbox_inches="tight" grows or crops the page to fit titles and tick labels without
     rescaling the Axes, which keeps the pixel-exact image figures of _image_figure exact.
     """
-    try:
-        yield fig
-        with atomic_write(path) as f:
-            fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
-    finally:
-        plt.close(fig)
+    yield fig
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
 
 
 def _image_figure(grid_shape):
@@ -45,7 +44,7 @@ def _image_figure(grid_shape):
     per image pixel, so that nearest-neighbour drawing makes every pixel the same size."""
     h, w = grid_shape
     scale = max(1, round(IMAGE_SIDE_PX / max(h, w)))
-    fig = plt.figure(figsize=(scale * w / DPI, scale * h / DPI))
+    fig = Figure(figsize=(scale * w / DPI, scale * h / DPI))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     return fig, ax
 
@@ -71,7 +70,8 @@ def save_loss_curve(epochs, path, title="Training loss"):
     epoch = [r["epoch"] for r in epochs]
     has_terms = len(epochs) > 0 and all("recon" in r and "kl" in r for r in epochs)
     style = dict(marker="o" if len(epoch) <= 40 else None, markersize=4)  # markers only while they can be told apart
-    fig, axes = plt.subplots(1, 2 if has_terms else 1, figsize=(11 if has_terms else 6, 4), squeeze=False)
+    fig = Figure(figsize=(11 if has_terms else 6, 4))
+    axes = fig.subplots(1, 2 if has_terms else 1, squeeze=False)
     with _figure_saved_to(path, fig):
         ax = axes[0, 0]
         ax.plot(epoch, [r["train_loss"] for r in epochs], "-", label="train", **style)
@@ -181,14 +181,14 @@ def draw_latent_scatter(ax, z, labels, class_names, title, legend=True):
     # One scatter in a random order, not one per class: otherwise the class drawn last
     # would cover the others wherever they overlap.
     order = np.random.default_rng(0).permutation(n)
-    colours = plt.get_cmap("tab10")(labels[order] % 10)
+    colours = TAB10(labels[order] % 10)
     ax.scatter(z[order, 0], z[order, 1], s=4, c=colours, alpha=0.5, linewidths=0)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     if k == 1:
         ax.set_yticks(range(len(class_names)), class_names)  # the classes name themselves: no legend needed
     elif legend:
-        handles = [Line2D([], [], ls="", marker="o", color=plt.get_cmap("tab10")(c % 10), label=name)
+        handles = [Line2D([], [], ls="", marker="o", color=TAB10(c % 10), label=name)
                    for c, name in enumerate(class_names)]
         # Beside the Axes, not on them: with thousands of codes any place inside hides some.
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -196,7 +196,8 @@ def draw_latent_scatter(ax, z, labels, class_names, title, legend=True):
 
 def save_latent_scatter(z, labels, class_names, path, title="Test set in latent space"):
     """The scatter of draw_latent_scatter as a figure of its own."""
-    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig = Figure(figsize=(8, 6.5))
+    ax = fig.subplots()
     with _figure_saved_to(path, fig):
         draw_latent_scatter(ax, z, labels, class_names, title)
         fig.tight_layout()
@@ -248,9 +249,10 @@ def save_manifold(images, image_shape, path, extent=(-4.0, 4.0), title="Decoded 
 def save_bar_chart(labels, values, path, title, ylabel, reference=None, reference_label="reference"):
     """One bar per label with its value written on top, and an optional dashed horizontal
     line at `reference` (a lower bound, say), named in the legend as `reference_label`."""
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(labels) + 2), 4))
+    fig = Figure(figsize=(max(4.0, 1.3 * len(labels) + 2), 4))
+    ax = fig.subplots()
     with _figure_saved_to(path, fig):
-        bars = ax.bar(labels, values, color=plt.get_cmap("tab10")(np.arange(len(labels)) % 10))
+        bars = ax.bar(labels, values, color=TAB10(np.arange(len(labels)) % 10))
         ax.bar_label(bars, labels=[f"{v:.4g}" for v in values], padding=2)
         ax.margins(y=0.12)  # room for the values above the tallest bar
         if reference is not None:
@@ -261,7 +263,8 @@ def save_bar_chart(labels, values, path, title, ylabel, reference=None, referenc
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)  # grid lines behind the bars
         if max((len(s) for s in labels), default=0) > 12:
-            plt.setp(ax.get_xticklabels(), rotation=20, ha="right")  # long names would overlap
+            for label in ax.get_xticklabels():  # long names would overlap
+                label.set(rotation=20, ha="right")
         fig.tight_layout()
 
 
@@ -270,7 +273,8 @@ def save_curves_with_range(curves, path, title, ylabel, xlabel="epoch"):
 
     curves: {label: array (runs, points)}, the value after epoch 1, 2, ... of each run.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     with _figure_saved_to(path, fig):
         for label, runs in curves.items():
             runs = np.asarray(runs, dtype=np.float64)
@@ -290,7 +294,8 @@ def save_curves_with_range(curves, path, title, ylabel, xlabel="epoch"):
 
 def _panels(n, size, ncols):
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig = Figure(figsize=(size * ncols, size * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes.ravel()
 
 

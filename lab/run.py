@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from models.base import INIT_SCHEMES
 from nn import Adam, Generator
 from nn.backend import backend_name, get_backend, to_backend, to_numpy
 
@@ -41,6 +42,7 @@ class TrainConfig:
     hidden: tuple = (512,)  # the lab's 784-512-latent MLP
     loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
     beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
+    init: str = "uniform"  # PyTorch's default, nonzero biases: measured fastest (models/base.py, mlp); or he-xavier
     log_likelihood: tuple = ()  # VAE: after training, bound log p(x) with these numbers K of samples per image
     seed: int = 0  # initial weights, data order and the VAE's noise
     backend: str = "numpy"  # "cupy" for the GPU
@@ -65,6 +67,8 @@ def build_parser(prog, description, model):
     p.add_argument("--hidden", type=int_list("widths", "512 or 512,256"),
                    help="hidden widths, comma-separated (default: 512)")
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
+    p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
+                                                        "output always starts at the mean training image")
     if model == "vae":
         p.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {d.beta})")
         p.add_argument("--log-likelihood", metavar="K[,K...]", type=int_list("sample counts", "1,10,100,1000"),
@@ -142,14 +146,14 @@ def restore(arrays, meta, model, optimizer, rng, xp):
 def fit(config, build_model, out, resume_from=None, show_progress=True):
     """Train per `config`, writing metrics and checkpoints to `out`: (model, data, history).
 
-    build_model(config, input_dim, rng) makes the model. resume_from: (arrays, meta) of a
+    build_model(config, data, rng) makes the model. resume_from: (arrays, meta) of a
     checkpoint to continue. Raises Stopped after saving, when Ctrl-C or SIGTERM came, and
     RunFailed when the loss stops being finite.
     """
     xp = get_backend(config.backend)
     data = load_dataset(config.dataset, config.data_dir)
     rng = Generator(config.seed, xp)
-    model = build_model(config, data.input_dim, rng)
+    model = build_model(config, data, rng)
     optimizer = Adam(model.params, lr=config.lr)
     history, first_epoch, progress = [], 1, None
     if resume_from is not None:
@@ -239,7 +243,7 @@ def write_figures(model, data, history, config, out, name):
 def main(parser, model, build_model, finish=None, argv=None):
     """A training script: parse, train (or resume), draw the figures. See lab.cli.run_main for exit statuses.
 
-    model: "vae" or "ae", as stored in the config. build_model(config, input_dim, rng) makes
+    model: "vae" or "ae", as stored in the config. build_model(config, data, rng) makes
     it; finish(model, data, config, out), if given, does what only this script does at the
     end (its own figures, its own evaluations).
     """

@@ -14,20 +14,24 @@ class AutoEncoder(Model):
     decoder: latent_dim -> reversed(hidden)... -> input_dim -> sigmoid.
     `linear=True`: one Dense each way and no nonlinearity at all, x_hat = (x We + be) Wd + bd,
     the autoencoder that spans the same subspace as PCA's top `latent_dim` components.
+    init: "uniform" or "he-xavier" (models/base.py, `mlp`); x_mean: the mean training image,
+    for `start_at`.
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, activation="relu", linear=False,
-                 loss="mse", rng=None, dtype=TRAIN_DTYPE):
+                 loss="mse", init="uniform", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         rng = rng or Generator(0)
         hidden = () if linear else tuple(hidden)
-        self.encoder = mlp((input_dim, *hidden, latent_dim), activation, rng, dtype)
-        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype)
+        self.encoder = mlp((input_dim, *hidden, latent_dim), activation, rng, dtype, init)
+        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init)
         self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
         self.head = Reconstruction(loss, linear)
-        self.loss, self.linear = loss, linear
-        self.settings = ("loss", "linear")
+        self.loss, self.linear, self.init = loss, linear, init
+        self.settings = ("loss", "linear", "init")
         self.parts = {"encoder": self.encoder, "decoder": self.decoder}
         self.collect_params()
+        if x_mean is not None:
+            self.start_at(x_mean)
 
     def code(self, x):
         """z: (N, latent_dim)."""

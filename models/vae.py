@@ -31,11 +31,12 @@ class VAE(Model):
 
     `rng` draws the noise eps in training (and the initial weights); `forward(x, eps)`
     takes fixed noise instead, which makes the loss a deterministic function of the
-    parameters, so that it can be gradient-checked.
+    parameters, so that it can be gradient-checked. init: "uniform" or "he-xavier"
+    (models/base.py, `mlp`); x_mean: the mean training image, for `start_at`.
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
-                 rng=None, dtype=TRAIN_DTYPE):
+                 init="uniform", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.rng = rng = rng or Generator(0)
@@ -43,16 +44,19 @@ class VAE(Model):
         if not hidden:
             raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
         self.latent_dim, self.beta, self.dtype = latent_dim, beta, dtype
-        self.encoder = mlp((input_dim, *hidden), activation, rng, dtype, last_activation=True)
+        self.encoder = mlp((input_dim, *hidden), activation, rng, dtype, init, last_activation=True)
         self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
-        self.mu_head = Dense(hidden[-1], latent_dim, rng, init="xavier", dtype=dtype)
-        self.logvar_head = Dense(hidden[-1], latent_dim, rng, init="xavier", dtype=dtype)
-        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype)
+        head_init = "uniform" if init == "uniform" else "xavier"
+        self.mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
+        self.logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
+        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init)
         self.head = Reconstruction(loss)
-        self.loss = loss
-        self.settings = ("loss", "beta")
+        self.loss, self.init = loss, init
+        self.settings = ("loss", "beta", "init")
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
         self.collect_params()
+        if x_mean is not None:
+            self.start_at(x_mean)
 
     def encode(self, x):
         """(mu, logvar) of q(z|x), each (N, latent_dim)."""

@@ -178,7 +178,8 @@ def dtype_name(xp, dtype):
 class Generator:
     """A seeded random generator that makes its arrays on one backend.
 
-    `normal(shape, dtype)` draws N(0, 1) noise (the VAE's eps, the weights' init) and
+    `normal(shape, dtype)` draws N(0, 1) noise (the VAE's eps, the weights' init),
+    `uniform(shape, low, high, dtype)` the weights of init="uniform", and
     `permutation(n)` shuffles indices (the order of minibatches). On NumPy and
     array-api-strict both come from one numpy.random.Generator, so a checkpoint can save
     and restore the exact stream; on CuPy the noise is drawn on the device, where it is
@@ -200,6 +201,14 @@ class Generator:
             return self.device.standard_normal(shape, dtype=name)
         eps = self.host.standard_normal(shape, dtype=name)
         return eps if self.xp is np else self.xp.asarray(eps)
+
+    def uniform(self, shape, low, high, dtype=TRAIN_DTYPE):
+        """Uniform in [low, high): the initial weights of init="uniform"."""
+        name = dtype if isinstance(dtype, str) else dtype_name(self.xp, dtype)
+        if self.device is not None:
+            return self.device.uniform(low, high, shape, dtype=name)
+        u = self.host.uniform(low, high, shape).astype(name)
+        return u if self.xp is np else self.xp.asarray(u)
 
     def permutation(self, n):
         order = self.host.permutation(n)

@@ -12,12 +12,26 @@ import math
 
 from .backend import TRAIN_DTYPE, load_arrays, namespace, resolve_dtype, to_numpy
 
-# Weight variance for each init: He (Kaiming) keeps the variance of ReLU activations
-# constant through depth; Xavier (Glorot) does the same for tanh/linear/sigmoid layers.
-INITS = {
-    "he": lambda fan_in, fan_out: 2.0 / fan_in,
-    "xavier": lambda fan_in, fan_out: 2.0 / (fan_in + fan_out),
-}
+# How a Dense layer starts. "he" and "xavier" draw W from a normal distribution of the
+# variance that keeps activations' variance constant through depth (He: 2 / fan_in, for a
+# layer before a ReLU; Xavier: 2 / (fan_in + fan_out), before tanh, sigmoid or nothing),
+# and set b = 0. "uniform" is PyTorch's nn.Linear default: W and b uniform in
+# +-1/sqrt(fan_in) (variance 1 / (3 fan_in)); its nonzero biases matter for a layer
+# whose input is a 2-D code (models/base.py, `mlp`, says why).
+INITS = ("he", "xavier", "uniform")
+
+
+def initial_params(init, fan_in, fan_out, rng, dtype):
+    """(W: (fan_in, fan_out), b: (fan_out,)) drawn from `rng` as `init` says."""
+    if init == "uniform":
+        bound = 1.0 / math.sqrt(fan_in)
+        return rng.uniform((fan_in, fan_out), -bound, bound, dtype), rng.uniform((fan_out,), -bound, bound, dtype)
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    variance = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + fan_out)
+    W = rng.normal((fan_in, fan_out), dtype)
+    W *= math.sqrt(variance)
+    return W, rng.xp.zeros((fan_out,), dtype=resolve_dtype(rng.xp, dtype))
 
 
 class Layer:
@@ -49,13 +63,9 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, rng, init="he", dtype=TRAIN_DTYPE):
         super().__init__()
-        if init not in INITS:
-            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        std = math.sqrt(INITS[init](in_features, out_features))
-        W = rng.normal((in_features, out_features), dtype)
-        W *= std
-        self.params = {"W": W, "b": rng.xp.zeros((out_features,), dtype=resolve_dtype(rng.xp, dtype))}
+        W, b = initial_params(init, in_features, out_features, rng, dtype)
+        self.params = {"W": W, "b": b}
         self.input_grad = True
 
     def forward(self, x):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps import bench
-from apps.bench import BenchConfig, Product, gemm_seconds, lab_vae, main, run_benchmark, step_products, steps_per_epoch
+from apps.bench import BenchConfig, Product, gemm_seconds, main, run_benchmark, step_products, steps_per_epoch
 from models import VAE, AutoEncoder
 from nn import Generator
 from nn.backend import cupy_available
@@ -24,7 +24,7 @@ def test_the_lab_vae_step_has_14_products_and_the_flops_counted_by_hand():
     # Per image, in multiply-adds: forward 784*512 + 2*(512*2) + 2*512 + 512*784 = 805888;
     # the weight gradients the same again; the input gradients all but the first layer's,
     # 2*(2*512) + 512*2 + 784*512 = 404480. FLOPs = 2 * 128 images * (2*805888 + 404480).
-    products = step_products(lab_vae(784, Generator(0)), 128)
+    products = step_products(VAE(784, (512,), 2, rng=Generator(0)), 128)
     assert len(products) == 5 + 5 + 4
     assert sum(p.flops() for p in products) == 516_161_536
 
@@ -79,7 +79,7 @@ def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_p
     assert len(results["ours"]["epochs"]) == 1 and results["ours"]["images"] == 1500
     gemm = results["gemm"]
     assert gemm["seconds"] > 0 and gemm["steps_by_batch_rows"] == {"128": 11, "92": 1}  # 1500 images
-    vae = lab_vae(64, Generator(0))
+    vae = VAE(64, (512,), 2, rng=Generator(0))
     assert gemm["flops"] == 11 * sum(p.flops() for p in step_products(vae, 128)) + sum(
         p.flops() for p in step_products(vae, 1500 - 11 * 128))
     assert saved["ratios"]["ours/gemm"]["median"] == pytest.approx(results["ours"]["seconds"] / gemm["seconds"])

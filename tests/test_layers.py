@@ -124,10 +124,15 @@ def test_unknown_init_lists_the_valid_ones():
         Dense(4, 2, Generator(0, np), init="kaiming")
 
 
-@pytest.mark.parametrize("init, variance", [("he", 2 / 400), ("xavier", 2 / 600)])
+@pytest.mark.parametrize("init, variance", [("he", 2 / 400), ("xavier", 2 / 600), ("uniform", 1 / (3 * 400))])
 def test_init_variance(init, variance):
-    W = Dense(400, 200, Generator(0, np), init=init).params["W"]
-    assert abs(W.var() / variance - 1) < 0.02
+    layer = Dense(400, 200, Generator(0, np), init=init)
+    W, b = layer.params["W"], layer.params["b"]
+    assert abs(W.var() / variance - 1) < 0.02 and abs(W.mean()) < 0.01 * W.std()
+    if init == "uniform":  # PyTorch's nn.Linear default: W and b uniform in +-1/sqrt(fan_in)
+        assert np.abs(W).max() <= 1 / 20 and np.abs(b).max() <= 1 / 20 and abs(b.var() / variance - 1) < 0.2
+    else:
+        assert not np.any(b)
 
 
 def test_state_dict_round_trips_through_npz(tmp_path, xp):

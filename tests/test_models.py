@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models import VAE, AutoEncoder
-from nn import Generator
+from nn import Dense, Generator
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients, numerical_grad, rel_error
 
@@ -27,11 +27,12 @@ def model_errors(model, x, **forward_kwargs):
     return check_gradients(f, model.params, model.grads)
 
 
+@pytest.mark.parametrize("init", ["uniform", "he-xavier"])
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 @pytest.mark.parametrize("beta", [1.0, 0.25, 4.0])
-def test_vae_gradients(xp, loss, beta):
+def test_vae_gradients(xp, loss, beta, init):
     rng = Generator(1, xp)
-    vae = VAE(D, hidden=(H,), latent_dim=J, loss=loss, beta=beta, rng=rng, dtype=F64)
+    vae = VAE(D, hidden=(H,), latent_dim=J, loss=loss, beta=beta, init=init, rng=rng, dtype=F64)
     eps = rng.normal((N, J), F64)  # fixed noise: the loss is a function of the parameters alone
     errors = model_errors(vae, batch(xp), eps=eps)
     assert set(errors) == set(vae.params)
@@ -150,3 +151,30 @@ def test_invalid_model_settings_are_refused():
         AutoEncoder(D, linear=True, loss="bce")
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         AutoEncoder(D, activation="gelu")
+
+
+def test_the_two_inits_draw_each_layer_as_documented():
+    vae = VAE(784, hidden=(512,), latent_dim=2, rng=Generator(0))
+    for part, layers in (("encoder", vae.encoder.layers[:1]), ("mu", [vae.mu_head]), ("decoder", vae.decoder.layers)):
+        for layer in (x for x in layers if isinstance(x, Dense)):
+            assert layer.init == "uniform", (part, layer)
+    first_decoder = vae.decoder.layers[0]  # 2 -> 512: the layer whose biases matter most (models/base.py, mlp)
+    assert 0.5 < np.abs(first_decoder.params["b"]).max() <= 2**-0.5 and np.abs(first_decoder.params["W"]).max() <= 2**-0.5
+    other = VAE(784, hidden=(512,), latent_dim=2, init="he-xavier", rng=Generator(0))
+    assert [x.init for x in other.decoder.layers if isinstance(x, Dense)] == ["he", "xavier"]
+    assert other.mu_head.init == "xavier" and not np.any(other.decoder.layers[0].params["b"])
+    with pytest.raises(ValueError, match="unknown init 'glorot': choose one of uniform, he-xavier"):
+        VAE(D, init="glorot")
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_start_at_sets_the_output_bias_to_the_logit_of_the_mean_image(loss):
+    x_mean = np.array([0.0, 0.2, 0.5, 0.9, 1.0, 0.0005])
+    vae = VAE(6, hidden=(5,), latent_dim=2, loss=loss, x_mean=x_mean, rng=Generator(0), dtype=F64)
+    clipped = np.clip(x_mean, 1e-3, 1 - 1e-3)
+    np.testing.assert_allclose(vae.decoder.layers[-1].params["b"], np.log(clipped / (1 - clipped)), rtol=1e-12)
+    linear = AutoEncoder(6, latent_dim=2, linear=True, x_mean=x_mean, rng=Generator(0), dtype=F64)
+    np.testing.assert_array_equal(linear.decoder.layers[-1].params["b"], x_mean)  # PCA's centring
+    # With the decoder's weights zeroed, every code decodes to the (clipped) mean image.
+    vae.decoder.layers[-1].params["W"][...] = 0.0
+    np.testing.assert_allclose(vae.decode(np.zeros((3, 2))), np.broadcast_to(clipped, (3, 6)), rtol=1e-12)

@@ -46,13 +46,18 @@ def weights(out):
     return {k: v for k, v in arrays.items() if k.startswith("model.")}, meta
 
 
-@pytest.mark.parametrize("model", ["vae", "ae"])
-def test_training_on_digits_lowers_the_test_loss_well_below_its_start(tmp_path, model):
+# A model starts at the mean image (Model.start_at), the best any decoder that ignores its
+# code can do; after 8 epochs it reconstructs well below that. On digits with squared
+# error, the VAE's KL term keeps its code nearly unused (KL about 0.2 nats): its margin is small.
+@pytest.mark.parametrize("model, ratio", [("vae", 0.95), ("ae", 0.7)])
+def test_training_on_digits_reconstructs_better_than_the_mean_image(tmp_path, model, ratio):
     data = load_dataset("digits")
     config, out, history = train(tmp_path, model=model, epochs=8)
-    untrained = APPS[model].build_model(config, data.input_dim, Generator(config.seed))  # the run's initial weights
-    start = evaluate(untrained, data.x_test, 1000, data.scale, Generator(1))["loss"]
-    assert history[-1]["test_loss"] < 0.5 * start, (start, [h["test_loss"] for h in history])
+    untrained = APPS[model].build_model(config, data, Generator(config.seed))  # the run's initial weights
+    start = evaluate(untrained, data.x_test, 1000, data.scale, Generator(1))["recon"]
+    mean_image_error = np.mean(np.sum((data.x_test * data.scale - data.mean_image) ** 2, axis=1))
+    assert start == pytest.approx(mean_image_error, rel=0.1)  # it starts at about the mean image
+    assert history[-1]["test_recon"] < ratio * mean_image_error, (start, [h["test_recon"] for h in history])
 
 
 def test_a_run_writes_metrics_checkpoint_and_figures(tmp_path):
@@ -136,6 +141,7 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_chec
     (["--beta", "-1"], "--beta: must be >= 0"),
     (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["--loss", "l1"], "invalid choice: 'l1'"),
+    (["--init", "glorot"], "invalid choice: 'glorot'"),
     (["--log-likelihood", "1,0"], "--log-likelihood: sample counts must be >= 1, got 1,0"),
     (["--log-likelihood", "ten"], "--log-likelihood: expected comma-separated sample counts like 1,10,100,1000"),
 ])
