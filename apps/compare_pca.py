@@ -46,8 +46,8 @@ from lab.cli import (ProgressBar, UsageError, add_common_flags, backend_name_fro
                      prepare_out, progress_wanted, run_main)
 from lab.data import load_dataset
 from lab.files import write_json, write_text
-from lab.measures import (code_fill, decoder_jacobian, fit_pca, fraction_inside, knn_accuracy, pairwise_angles_deg,
-                          principal_angles_deg, reconstruction_mse, test_mse)
+from lab.measures import (code_fill, decoder_jacobian, fit_pca, fraction_inside, knn_accuracy, line_between,
+                          pairwise_angles_deg, principal_angles_deg, reconstruction_mse, test_mse)
 from lab.train import apply_in_batches, train_epoch
 from models import VAE, AutoEncoder
 from nn import Adam, Generator
@@ -56,6 +56,8 @@ from nn.backend import get_backend, to_backend, to_numpy
 METHODS = ("pca", "linear_ae", "ae", "vae")
 LABELS = {"pca": "PCA", "linear_ae": "linear AE", "ae": "AE (ReLU)", "vae": "VAE"}
 GRID = 21  # points a side of the decoded latent plane, as in the lab's figures
+INTERPOLATE_CLASSES = (1, 9)  # interpolations.png walks from the first test image of one class to one of the other
+INTERPOLATION_STEPS = 10
 
 
 @dataclasses.dataclass
@@ -247,6 +249,15 @@ def write_figures(data, codes, reconstructions, decoders, extents, k, out):
             label = f"{LABELS[m]}, z in [{extent[0]:g}, {extent[1]:g}]^2{unit}"
             planes[label] = (np.clip(decoders[m](plots.latent_grid(GRID, extent)), 0.0, 1.0), extent)
         plots.save_manifolds(planes, data.image_shape, f"{out}/manifolds.png")
+    # The straight line between two test images' codes, decoded: what "a regular latent space" means.
+    i, j = (int(np.flatnonzero(data.y_test == c)[0]) for c in INTERPOLATE_CLASSES)
+    x_i, x_j = (data.x_test[n] * data.scale for n in (i, j))
+    rows = {"pixels": line_between(x_i, x_j, INTERPOLATION_STEPS),  # the straight line in pixel space: a cross-fade
+            **{LABELS[m]: np.clip(decoders[m](line_between(codes[m][i], codes[m][j], INTERPOLATION_STEPS)), 0.0, 1.0)
+               for m in ("ae", "vae")}}
+    plots.save_image_rows(rows, data.image_shape, f"{out}/interpolations.png",
+                          title=f"From a {data.class_names[INTERPOLATE_CLASSES[0]]} to a "
+                                f"{data.class_names[INTERPOLATE_CLASSES[1]]}: the straight line between their codes")
 
 
 def main(argv=None):

@@ -87,3 +87,10 @@ def reconstruction_mse(reconstruct, x, scale, batch_size=1000):
         batch = x[start:start + batch_size].astype(np.float64) * scale
         total += float(np.sum((reconstruct(batch) - batch) ** 2))
     return total / x.shape[0]
+
+
+def line_between(a, b, steps):
+    """`steps` evenly spaced points from a to b, both included: (steps, *a.shape).
+    Decoded, the line between two codes shows what lies between two images for the model."""
+    t = np.linspace(0.0, 1.0, steps).reshape(-1, *([1] * np.ndim(a)))
+    return (1 - t) * a + t * b

@@ -48,7 +48,7 @@ def test_every_number_is_present_and_finite_and_written(digits_results):
         assert 0.0 < entry["codes_in_plane"] <= 1.0 and 0.0 < entry["code_fill"] <= 1.0, (method, entry)
     assert json.loads((out / "results.json").read_text())["methods"].keys() == {"pca", "linear_ae", "ae", "vae"}
     assert "| linear AE |" in (out / "results.md").read_text()
-    for figure in ("embeddings", "manifolds", "reconstructions"):
+    for figure in ("embeddings", "manifolds", "reconstructions", "interpolations"):
         assert (out / f"{figure}.png").stat().st_size > 5000, figure
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lab.measures import (code_fill, decoder_jacobian, fraction_inside, knn_accuracy, pairwise_angles_deg,
-                          principal_angles_deg, reconstruction_mse, test_mse)
+from lab.measures import (code_fill, decoder_jacobian, fraction_inside, knn_accuracy, line_between,
+                          pairwise_angles_deg, principal_angles_deg, reconstruction_mse, test_mse)
 
 
 def test_principal_angles_of_known_subspaces():
@@ -58,3 +58,12 @@ def test_code_fill_is_high_for_a_gaussian_cloud_and_low_with_gaps():
     # A collapsed code (one direction without variance) is a line, not 0/0.
     line = np.column_stack([rng.normal(size=20000), np.zeros(20000)])
     assert 0.0 < code_fill(line) < 0.2
+
+
+def test_line_between_runs_from_one_point_to_the_other_evenly():
+    a, b = np.array([0.0, 2.0, 4.0]), np.array([1.0, 0.0, 4.0])
+    line = line_between(a, b, 5)
+    assert line.shape == (5, 3)
+    np.testing.assert_array_equal(line[0], a)
+    np.testing.assert_array_equal(line[-1], b)
+    np.testing.assert_allclose(np.diff(line, axis=0), np.broadcast_to((b - a) / 4, (4, 3)))
