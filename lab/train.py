@@ -18,13 +18,18 @@ class NonFiniteLoss(ArithmeticError):
     """The training loss became inf or NaN."""
 
 
-def minibatches(x, batch_size, scale, dtype, order=None):
+def minibatches(x, batch_size, scale, dtype, order=None, y=None):
     """Yield float batches (B, D) of the uint8 images x: (N, D), times `scale`.
 
     order: indices into x (an array on x's backend), e.g. a permutation; None for 0..N-1.
+    y: the labels, (N,) ints on x's backend, or None. When given, each item is
+    (batch, labels): (B, D) and (B,), the labels of the same rows.
     The last batch is smaller when batch_size does not divide N.
     """
-    xp = namespace(x)
+    xp = namespace(x) if y is None else namespace(x, y)
+    if y is not None and tuple(y.shape) != (x.shape[0],):
+        raise ValueError(f"labels y of shape {tuple(y.shape)} do not match images x of shape {tuple(x.shape)}: "
+                         f"expected ({x.shape[0]},)")
     dtype = resolve_dtype(xp, dtype)
     n = x.shape[0] if order is None else order.shape[0]
     for start in range(0, n, batch_size):
@@ -32,7 +37,16 @@ def minibatches(x, batch_size, scale, dtype, order=None):
         rows = x[start:stop, ...] if order is None else xp.take(x, order[start:stop], axis=0)
         batch = xp.astype(rows, dtype)
         batch *= scale
-        yield batch
+        if y is None:
+            yield batch
+        else:
+            yield batch, (y[start:stop] if order is None else xp.take(y, order[start:stop], axis=0))
+
+
+def _inputs(x, batch_size, scale, dtype, order=None, y=None):
+    """minibatches as the arguments of model.forward: (batch,), or (batch, labels) when y is given."""
+    for item in minibatches(x, batch_size, scale, dtype, order, y):
+        yield (item,) if y is None else item
 
 
 @dataclass
@@ -54,8 +68,11 @@ class EpochProgress:
 
 
 def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, progress=None,
-                on_progress=None, should_stop=None, epoch=1):
+                on_progress=None, should_stop=None, epoch=1, y=None):
     """One pass over x: (N, D) uint8 in an order drawn from `rng`: the mean loss terms per image.
+
+    y: the labels of x, (N,) ints on x's backend, for a model that reads them
+    (model.forward(batch, labels)); None for one that does not (model.forward(batch)).
 
     progress: an EpochProgress to record into, e.g. an interrupted epoch's, to continue
     from where it stopped; by default a new one, in a new order drawn from `rng`.
@@ -68,11 +85,11 @@ def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, 
     progress = progress or EpochProgress(order=rng.permutation(n))
     checked_step = progress.step
     remaining = progress.order[progress.step * batch_size:]
-    for batch in minibatches(x, batch_size, scale, dtype, remaining):
-        terms = model.forward(batch)
+    for inputs in _inputs(x, batch_size, scale, dtype, remaining, y):
+        terms = model.forward(*inputs)
         model.backward()
         optimizer.step(model.grads)
-        b = batch.shape[0]
+        b = inputs[0].shape[0]
         for k, v in terms.items():
             progress.totals[k] = progress.totals[k] + v * b if k in progress.totals else v * b  # on the device
         progress.step += 1
@@ -92,22 +109,25 @@ def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, 
     return progress.means()
 
 
-def evaluate(model, x, batch_size, scale, rng, dtype=TRAIN_DTYPE):
-    """Mean loss terms per image over x: (N, D) uint8, in order; VAE noise drawn from `rng`."""
+def evaluate(model, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, y=None):
+    """Mean loss terms per image over x: (N, D) uint8, in order; VAE noise drawn from `rng`.
+    y: the labels of x, (N,) ints, passed as model.forward(batch, labels, rng=rng); or None."""
     totals = {}
-    for batch in minibatches(x, batch_size, scale, dtype):
-        for k, v in model.forward(batch, rng=rng).items():
-            totals[k] = totals[k] + v * batch.shape[0] if k in totals else v * batch.shape[0]
+    for inputs in _inputs(x, batch_size, scale, dtype, y=y):
+        b = inputs[0].shape[0]
+        for k, v in model.forward(*inputs, rng=rng).items():
+            totals[k] = totals[k] + v * b if k in totals else v * b
     return {k: float(v) / x.shape[0] for k, v in totals.items()}
 
 
-def apply_in_batches(fn, x, batch_size, scale, dtype=TRAIN_DTYPE):
+def apply_in_batches(fn, x, batch_size, scale, dtype=TRAIN_DTYPE, y=None):
     """fn applied to float batches of x: (N, D) uint8, results concatenated: (N, ...).
 
     For encode/reconstruct over a whole test set without one (N, H) activation at once.
+    y: the labels of x, (N,) ints: then fn(batch, labels) is called; None: fn(batch).
     """
     xp = namespace(x)
-    outputs = [fn(batch) for batch in minibatches(x, batch_size, scale, dtype)]
+    outputs = [fn(*inputs) for inputs in _inputs(x, batch_size, scale, dtype, y=y)]
     if isinstance(outputs[0], tuple):
         return tuple(xp.concat(parts, axis=0) for parts in zip(*outputs))
     return xp.concat(outputs, axis=0)

@@ -2,10 +2,11 @@
 
 from .backend import Generator, get_backend, namespace, to_backend, to_numpy
 from .layers import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, sigmoid
-from .losses import bce, bce_terms, gaussian_kl, mse
+from .losses import bce, bce_terms, gaussian_kl, mse, one_hot, softmax_cross_entropy
 from .optim import SGD, Adam
 
 __all__ = [
     "Adam", "Dense", "Generator", "LeakyReLU", "ReLU", "SGD", "Sequential", "Sigmoid", "Tanh",
-    "bce", "bce_terms", "gaussian_kl", "get_backend", "mse", "namespace", "sigmoid", "to_backend", "to_numpy",
+    "bce", "bce_terms", "gaussian_kl", "get_backend", "mse", "namespace", "one_hot", "sigmoid", "softmax_cross_entropy",
+    "to_backend", "to_numpy",
 ]

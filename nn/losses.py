@@ -66,3 +66,41 @@ def gaussian_kl(mu, logvar, reduction="sum"):
     dmu = mu / divisor
     dlogvar = (var - 1.0) * (0.5 / divisor)
     return kl, dmu, dlogvar
+
+
+def one_hot(labels, n_classes, like):
+    """y: (N, n_classes) with y[n, c] = 1.0 if labels[n] == c else 0.0, in the dtype of `like` (N, ...).
+
+    labels: (N,) integers in [0, n_classes), on like's backend. Checking the range costs one
+    read from the device, worth it: an out-of-range label would match no class, silently.
+    """
+    xp = namespace(like, labels)
+    if labels.ndim != 1 or labels.shape[0] != like.shape[0] or not xp.isdtype(labels.dtype, "integral"):
+        raise ValueError(f"labels must be integers of shape ({like.shape[0]},) for inputs of shape "
+                         f"{tuple(like.shape)}, got labels of shape {tuple(labels.shape)} and dtype {labels.dtype}")
+    if bool(xp.any((labels < 0) | (labels >= n_classes))):
+        raise ValueError(f"labels must lie in [0, {n_classes}) for {n_classes} classes, "
+                         f"got labels from {int(xp.min(labels))} to {int(xp.max(labels))}")
+    return xp.astype(xp.arange(n_classes) == labels[:, None], like.dtype)
+
+
+def softmax_cross_entropy(logits, labels, reduction="sum"):
+    """Cross-entropy of class indices against p = softmax(logits).  logits: (N, C), labels: (N,) ints in [0, C).
+
+    L = 1/N sum_n -log p[n, labels[n]], computed as log p = shifted - log sum_c exp(shifted),
+    shifted = logits - (row max): the same p, with no exp above 1 and no log of 0.
+    Returns (L, dlogits) with dlogits = (p - onehot(labels)) / N  (docs/derivations.md, "Softmax cross-entropy").
+    """
+    xp = namespace(logits, labels)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
+    onehot = one_hot(labels, logits.shape[1], logits)  # (N, C)
+    divisor = _divisor(logits, reduction)
+    shifted = logits - xp.max(logits, axis=1, keepdims=True)  # (N, C), every row's largest is 0
+    exp_shifted = xp.exp(shifted)
+    sum_exp = xp.sum(exp_shifted, axis=1, keepdims=True)  # (N, 1), at least 1
+    log_p = shifted - xp.log(sum_exp)
+    loss = -xp.sum(onehot * log_p) / divisor
+    dlogits = exp_shifted / sum_exp - onehot  # p - onehot
+    dlogits *= 1.0 / divisor
+    return loss, dlogits

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from nn import Generator, bce, gaussian_kl, mse
+from nn import Generator, bce, gaussian_kl, mse, softmax_cross_entropy
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients
 
@@ -84,3 +84,50 @@ def test_kl_is_zero_exactly_at_the_prior():
 def test_unknown_reduction_lists_the_valid_ones():
     with pytest.raises(ValueError, match="choose one of sum, mean"):
         mse(np.zeros((2, 2)), np.zeros((2, 2)), reduction="batchmean")
+
+
+def class_inputs(xp, seed=4):
+    """logits: (5, 4) float64 and labels: (5,), every class at least once."""
+    return Generator(seed, xp).normal((5, 4), F64), xp.asarray([0, 3, 1, 2, 3])
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_softmax_cross_entropy_gradient(xp, reduction):
+    logits, labels = class_inputs(xp)
+    _, dlogits = softmax_cross_entropy(logits, labels, reduction)
+    errors = check_gradients(lambda: softmax_cross_entropy(logits, labels, reduction)[0],
+                             {"logits": logits}, {"logits": dlogits})
+    assert errors["logits"] < TOL, errors
+
+
+def test_softmax_cross_entropy_matches_minus_log_softmax_of_the_true_class():
+    logits, labels = class_inputs(np, seed=5)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # the textbook softmax, safe at this size
+    picked = p[np.arange(len(labels)), labels]
+    assert float(softmax_cross_entropy(logits, labels)[0]) == pytest.approx(-np.log(picked).mean(), rel=1e-12)
+    assert float(softmax_cross_entropy(logits, labels, "mean")[0]) == pytest.approx(
+        -np.log(picked).sum() / logits.size, rel=1e-12)  # per element: N * C
+    np.testing.assert_allclose(softmax_cross_entropy(logits, labels)[1],
+                               (p - np.eye(logits.shape[1])[labels]) / len(labels), rtol=1e-12)
+
+
+def test_softmax_cross_entropy_is_finite_at_huge_logits(xp):
+    logits = xp.asarray([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 1000.0]], dtype=xp.float32)
+    labels = xp.asarray([1, 2])
+    loss, dlogits = softmax_cross_entropy(logits, labels)  # RuntimeWarnings (overflow, log of 0) fail this suite
+    # -log p: 2000 for the first row (its label's logit is 2000 below the max), log 2 for the tie.
+    assert float(loss) == pytest.approx((2000.0 + math.log(2.0)) / 2, rel=1e-6)
+    np.testing.assert_allclose(to_numpy(dlogits), [[0.5, -0.5, 0.0], [0.0, 0.25, -0.25]], atol=1e-7)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 1, 3, 1, 0], r"labels must lie in \[0, 3\) for 3 classes, got labels from 0 to 3"),
+    ([0, -1, 2, 1, 0], r"labels must lie in \[0, 3\) .* got labels from -1 to 2"),
+    ([0, 1, 2], r"labels must be integers of shape \(5,\) for inputs of shape \(5, 3\), got labels of shape \(3,\)"),
+    ([0.0, 1.0, 2.0, 1.0, 0.0], r"labels must be integers .* and dtype float64"),
+], ids=["too-large", "negative", "wrong-length", "not-integers"])
+def test_softmax_cross_entropy_refuses_bad_labels_naming_both(labels, message):
+    logits = np.zeros((5, 3))
+    with pytest.raises(ValueError, match=message) as error:
+        softmax_cross_entropy(logits, np.asarray(labels))
+    assert "\n" not in str(error.value)  # one line
