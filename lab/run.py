@@ -42,7 +42,7 @@ class TrainConfig:
     hidden: tuple = (512,)  # the lab's 784-512-latent MLP
     loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
     beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
-    init: str = "uniform"  # PyTorch's default, nonzero biases: measured fastest (models/base.py, mlp); or he-xavier
+    init: str = "he-xavier"  # or "uniform", PyTorch's; the decoder's first biases start in +-1 either way (CODE_BIAS)
     log_likelihood: tuple = ()  # VAE: after training, bound log p(x) with these numbers K of samples per image
     seed: int = 0  # initial weights, data order and the VAE's noise
     backend: str = "numpy"  # "cupy" for the GPU

@@ -3,7 +3,7 @@
 from nn import Generator
 from nn.backend import TRAIN_DTYPE
 
-from .base import Model, Reconstruction, mlp
+from .base import CODE_BIAS, Model, Reconstruction, mlp
 
 
 class AutoEncoder(Model):
@@ -14,16 +14,17 @@ class AutoEncoder(Model):
     decoder: latent_dim -> reversed(hidden)... -> input_dim -> sigmoid.
     `linear=True`: one Dense each way and no nonlinearity at all, x_hat = (x We + be) Wd + bd,
     the autoencoder that spans the same subspace as PCA's top `latent_dim` components.
-    init: "uniform" or "he-xavier" (models/base.py, `mlp`); x_mean: the mean training image,
-    for `start_at`.
+    init: "he-xavier" or "uniform" (models/base.py, `mlp`; the decoder's first biases are
+    CODE_BIAS's either way); x_mean: the mean training image, for `start_at`.
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, activation="relu", linear=False,
-                 loss="mse", init="uniform", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 loss="mse", init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         rng = rng or Generator(0)
         hidden = () if linear else tuple(hidden)
         self.encoder = mlp((input_dim, *hidden, latent_dim), activation, rng, dtype, init)
-        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init)
+        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
+                           first_bias=None if linear else CODE_BIAS)  # no ReLU to place in the linear one
         self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
         self.head = Reconstruction(loss, linear)
         self.loss, self.linear, self.init = loss, linear, init

@@ -23,7 +23,7 @@ class Classifier(Model):
     and start_at do not apply. init: "uniform" or "he-xavier" (models/base.py, `mlp`).
     """
 
-    def __init__(self, input_dim, n_classes, hidden=(256,), activation="relu", init="uniform", rng=None,
+    def __init__(self, input_dim, n_classes, hidden=(256,), activation="relu", init="he-xavier", rng=None,
                  dtype=TRAIN_DTYPE):
         rng = rng or Generator(0)
         self.network = mlp((input_dim, *hidden, n_classes), activation, rng, dtype, init)

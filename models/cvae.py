@@ -27,7 +27,7 @@ gradient at all.
 from nn import Dense, Generator, gaussian_kl, one_hot
 from nn.backend import TRAIN_DTYPE, namespace
 
-from .base import Model, Reconstruction, mlp
+from .base import CODE_BIAS, Model, Reconstruction, mlp
 
 
 class ConditionalVAE(Model):
@@ -40,7 +40,7 @@ class ConditionalVAE(Model):
     """
 
     def __init__(self, input_dim, n_classes, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
-                 init="uniform", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.rng = rng = rng or Generator(0)
@@ -53,7 +53,8 @@ class ConditionalVAE(Model):
         head_init = "uniform" if init == "uniform" else "xavier"
         self.mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
         self.logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-        self.decoder = mlp((latent_dim + n_classes, *reversed(hidden), input_dim), activation, rng, dtype, init)
+        self.decoder = mlp((latent_dim + n_classes, *reversed(hidden), input_dim), activation, rng, dtype, init,
+                           first_bias=CODE_BIAS)
         self.head = Reconstruction(loss)
         self.loss, self.init = loss, init
         self.settings = ("n_classes", "loss", "beta", "init")

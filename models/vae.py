@@ -23,7 +23,7 @@ mu and logvar:
 from nn import Dense, Generator, gaussian_kl
 from nn.backend import TRAIN_DTYPE, namespace
 
-from .base import Model, Reconstruction, mlp
+from .base import CODE_BIAS, Model, Reconstruction, mlp
 
 
 class VAE(Model):
@@ -31,12 +31,13 @@ class VAE(Model):
 
     `rng` draws the noise eps in training (and the initial weights); `forward(x, eps)`
     takes fixed noise instead, which makes the loss a deterministic function of the
-    parameters, so that it can be gradient-checked. init: "uniform" or "he-xavier"
-    (models/base.py, `mlp`); x_mean: the mean training image, for `start_at`.
+    parameters, so that it can be gradient-checked. init: "he-xavier" or "uniform"
+    (models/base.py, `mlp`; the decoder's first biases are CODE_BIAS's either way); x_mean:
+    the mean training image, for `start_at`.
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
-                 init="uniform", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.rng = rng = rng or Generator(0)
@@ -49,7 +50,8 @@ class VAE(Model):
         head_init = "uniform" if init == "uniform" else "xavier"
         self.mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
         self.logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init)
+        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
+                           first_bias=CODE_BIAS)
         self.head = Reconstruction(loss)
         self.loss, self.init = loss, init
         self.settings = ("loss", "beta", "init")

@@ -44,7 +44,7 @@ def test_predict_and_probabilities(xp):
     assert predicted.shape == (N,) and np.array_equal(predicted, p.argmax(axis=1))  # the most probable class
     terms = model.forward(x, labels)
     assert float(terms["accuracy"]) == pytest.approx(np.mean(predicted == to_numpy(labels)))
-    assert repr(model).startswith(f"Classifier(n_classes={C}, init='uniform',\n  network=Sequential(")
+    assert repr(model).startswith(f"Classifier(n_classes={C}, init='he-xavier',\n  network=Sequential(")
 
 
 def test_a_classifier_learns_the_digits():

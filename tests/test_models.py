@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from models import VAE, AutoEncoder
+from models.base import CODE_BIAS
 from nn import Dense, Generator
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients, numerical_grad, rel_error
@@ -27,7 +28,7 @@ def model_errors(model, x, **forward_kwargs):
     return check_gradients(f, model.params, model.grads)
 
 
-@pytest.mark.parametrize("init", ["uniform", "he-xavier"])
+@pytest.mark.parametrize("init", ["he-xavier", "uniform"])
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 @pytest.mark.parametrize("beta", [1.0, 0.25, 4.0])
 def test_vae_gradients(xp, loss, beta, init):
@@ -154,16 +155,21 @@ def test_invalid_model_settings_are_refused():
 
 
 def test_the_two_inits_draw_each_layer_as_documented():
-    vae = VAE(784, hidden=(512,), latent_dim=2, rng=Generator(0))
-    for part, layers in (("encoder", vae.encoder.layers[:1]), ("mu", [vae.mu_head]), ("decoder", vae.decoder.layers)):
-        for layer in (x for x in layers if isinstance(x, Dense)):
-            assert layer.init == "uniform", (part, layer)
-    first_decoder = vae.decoder.layers[0]  # 2 -> 512: the layer whose biases matter most (models/base.py, mlp)
-    assert 0.5 < np.abs(first_decoder.params["b"]).max() <= 2**-0.5 and np.abs(first_decoder.params["W"]).max() <= 2**-0.5
-    other = VAE(784, hidden=(512,), latent_dim=2, init="he-xavier", rng=Generator(0))
-    assert [x.init for x in other.decoder.layers if isinstance(x, Dense)] == ["he", "xavier"]
-    assert other.mu_head.init == "xavier" and not np.any(other.decoder.layers[0].params["b"])
-    with pytest.raises(ValueError, match="unknown init 'glorot': choose one of uniform, he-xavier"):
+    vae = VAE(784, hidden=(512,), latent_dim=2, rng=Generator(0))  # the default, he-xavier
+    assert [x.init for x in vae.decoder.layers if isinstance(x, Dense)] == ["he", "xavier"]
+    assert vae.encoder.layers[0].init == "he" and vae.mu_head.init == "xavier"
+    assert not np.any(vae.encoder.layers[0].params["b"]) and not np.any(vae.mu_head.params["b"])
+    # The decoder's first layer reads the code: its biases start uniform in +-CODE_BIAS, the prior's scale.
+    b = vae.decoder.layers[0].params["b"]
+    assert CODE_BIAS == 1.0 and 0.95 < np.abs(b).max() <= 1.0 and abs(b.var() - 1 / 3) < 0.05
+    assert np.std(vae.decoder.layers[0].params["W"]) == pytest.approx(1.0, rel=0.05)  # He: 2 / fan_in, fan_in 2
+    other = VAE(784, hidden=(512,), latent_dim=2, init="uniform", rng=Generator(0))
+    assert {x.init for x in other.decoder.layers + other.encoder.layers if isinstance(x, Dense)} == {"uniform"}
+    assert np.abs(other.encoder.layers[0].params["b"]).max() <= 784**-0.5 and np.any(other.encoder.layers[0].params["b"])
+    assert np.abs(other.decoder.layers[0].params["b"]).max() > 2**-0.5  # CODE_BIAS here too
+    linear = AutoEncoder(784, latent_dim=2, linear=True, rng=Generator(0))
+    assert not np.any(linear.decoder.layers[0].params["b"])  # no ReLU kinks to place
+    with pytest.raises(ValueError, match="unknown init 'glorot': choose one of he-xavier, uniform"):
         VAE(D, init="glorot")
 
 
