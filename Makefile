@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: vae ae pca bench test exercises grade clean
+.PHONY: vae ae pca augment bench test exercises grade clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ ae: $(INSTALLED)
 
 pca: $(INSTALLED)
 	$(BIN)/python compare_pca.py $(ARGS)
+
+augment: $(INSTALLED)
+	$(BIN)/python augment.py $(ARGS)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench.py $(ARGS)

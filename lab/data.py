@@ -349,3 +349,27 @@ def _not_found_message(name, search_dirs, download_dir, reason):
     ways.append("--dataset digits, to start right away: it comes with scikit-learn, nothing to fetch")
     bullets = "\n".join(f"  - {way}" for way in ways)
     return f"the {name} dataset was not found (looked in: {looked}). Any one of these will do:\n{bullets}"
+
+
+def shift_images(x, image_shape, shifts):
+    """Each image of x: (N, H*W) moved by its row of shifts: (N, 2) ints (dy down, dx right).
+
+    Pixels moved out of the frame are dropped and the ones moved in are 0, the background
+    of these datasets: the same image, moved. Returns (N, H*W) of x's dtype. The classic
+    augmentation of Part Three (apps/augment.py).
+    """
+    H, W = image_shape
+    images = x.reshape(-1, H, W)
+    moved = np.zeros_like(images)
+    for dy, dx in {tuple(s) for s in np.asarray(shifts).tolist()}:  # each distinct shift once, for all its images
+        rows = np.all(shifts == (dy, dx), axis=1)
+        moved[rows, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+            images[rows, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return moved.reshape(x.shape)
+
+
+def per_class_subset(y, n, rng):
+    """Indices of n images of each class of the labels y: (N,), drawn without replacement by
+    `rng` (a numpy.random.Generator), in a shuffled order: (n * classes,)."""
+    picked = [rng.choice(np.flatnonzero(y == c), size=n, replace=False) for c in np.unique(y)]
+    return rng.permutation(np.concatenate(picked))

@@ -268,22 +268,28 @@ def save_bar_chart(labels, values, path, title, ylabel, reference=None, referenc
         fig.tight_layout()
 
 
-def save_curves_with_range(curves, path, title, ylabel, xlabel="epoch"):
+def save_curves_with_range(curves, path, title, ylabel, xlabel="epoch", x=None, logx=False):
     """Several runs of each method as its mean curve and the band from the lowest to the highest run.
 
-    curves: {label: array (runs, points)}, the value after epoch 1, 2, ... of each run.
+    curves: {label: array (runs, points)}, each run's value at the points x (default 1, 2, ...:
+    after each epoch); logx: a logarithmic x axis.
     """
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     with _figure_saved_to(path, fig):
+        if logx:
+            ax.set_xscale("log")
         for label, runs in curves.items():
             runs = np.asarray(runs, dtype=np.float64)
-            x = np.arange(1, runs.shape[1] + 1)
-            line, = ax.plot(x, runs.mean(axis=0), "-", marker="o" if len(x) <= 40 else None, markersize=3,
+            points = np.arange(1, runs.shape[1] + 1) if x is None else np.asarray(x)
+            line, = ax.plot(points, runs.mean(axis=0), "-", marker="o" if len(points) <= 40 else None, markersize=3,
                             label=f"{label} (mean of {runs.shape[0]})")
-            ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), color=line.get_color(), alpha=0.25, lw=0)
+            ax.fill_between(points, runs.min(axis=0), runs.max(axis=0), color=line.get_color(), alpha=0.25, lw=0)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if x is None:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
+            ax.set_xticks(points, [f"{p:g}" for p in points])
         ax.grid(alpha=0.3)
         ax.legend(title="shaded: lowest to highest run")
         fig.tight_layout()
