@@ -46,9 +46,9 @@ def weights(out):
     return {k: v for k, v in arrays.items() if k.startswith("model.")}, meta
 
 
-# A model starts at the mean image (Model.start_at), the best any decoder that ignores its
-# code can do; after 8 epochs it reconstructs well below that. On digits with squared
-# error, the VAE's KL term keeps its code nearly unused (KL about 0.2 nats): its margin is small.
+# The mean image is the best any decoder that ignores its code can do, and where a model's
+# output bias starts (Model.start_at); after 8 epochs it reconstructs below it. On digits with
+# squared error the VAE's KL term keeps its code nearly unused (KL about 0.2 nats): its margin is small.
 @pytest.mark.parametrize("model, ratio", [("vae", 0.95), ("ae", 0.7)])
 def test_training_on_digits_reconstructs_better_than_the_mean_image(tmp_path, model, ratio):
     data = load_dataset("digits")
@@ -56,8 +56,7 @@ def test_training_on_digits_reconstructs_better_than_the_mean_image(tmp_path, mo
     untrained = APPS[model].build_model(config, data, Generator(config.seed))  # the run's initial weights
     start = evaluate(untrained, data.x_test, 1000, data.scale, Generator(1))["recon"]
     mean_image_error = np.mean(np.sum((data.x_test * data.scale - data.mean_image) ** 2, axis=1))
-    assert start == pytest.approx(mean_image_error, rel=0.1)  # it starts at about the mean image
-    assert history[-1]["test_recon"] < ratio * mean_image_error, (start, [h["test_recon"] for h in history])
+    assert history[-1]["test_recon"] < ratio * mean_image_error < start, (start, [h["test_recon"] for h in history])
 
 
 def test_a_run_writes_metrics_checkpoint_and_figures(tmp_path):
