@@ -29,7 +29,8 @@ import time
 import numpy as np
 
 from lab import plots
-from lab.cli import UsageError, add_common_flags, backend_name_from, default_out, int_list, prepare_out, run_main
+from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, int_list, prepare_out,
+                     run_main)
 from lab.data import load_dataset, per_class_subset, shift_images
 from lab.files import write_json, write_text
 from lab.train import apply_in_batches, evaluate, train_epoch
@@ -242,9 +243,14 @@ def main(argv=None):
                    f"(default: {','.join(map(str, d.ns))})")
     p.add_argument("--seeds", type=int_list("seeds", "0,1,2", low=0),
                    help=f"(default: {','.join(map(str, d.seeds))})")
+    p.add_argument("--extra", type=bounded(int, 0), metavar="K",
+                   help=f"shifted copies or generated images per labelled image (default: {d.extra})")
+    p.add_argument("--steps", type=bounded(int, 1), metavar="S",
+                   help=f"Adam steps of every classifier (default: {d.steps})")
     p.add_argument("--quick", action="store_true", help="small settings on digits: seconds, a first look")
     args = p.parse_args(argv)
-    given = {"dataset": args.dataset, "data_dir": args.data_dir, "ns": args.n, "seeds": args.seeds}
+    given = {"dataset": args.dataset, "data_dir": args.data_dir, "ns": args.n, "seeds": args.seeds,
+             "extra": args.extra, "steps": args.steps}
     settings = {**(QUICK if args.quick else {}), **{k: v for k, v in given.items() if v is not None}}
     if args.seed is not None and args.seeds is None:  # one seed, the common flag's way
         settings["seeds"] = (args.seed,)
