@@ -24,10 +24,11 @@ gradient at all.
     dh      = dmu @ W_mu.T + dlogvar @ W_logvar.T
 """
 
-from nn import Dense, Generator, gaussian_kl, one_hot
+from nn import Generator, gaussian_kl, one_hot
 from nn.backend import TRAIN_DTYPE, namespace
 
-from .base import CODE_BIAS, Model, Reconstruction, mlp
+from .base import Model, Reconstruction
+from .vae import vae_layers
 
 
 class ConditionalVAE(Model):
@@ -41,20 +42,12 @@ class ConditionalVAE(Model):
 
     def __init__(self, input_dim, n_classes, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
                  init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
-        if not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
         self.rng = rng = rng or Generator(0)
-        hidden = tuple(hidden)
-        if not hidden:
-            raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
         self.n_classes, self.latent_dim, self.beta, self.dtype = n_classes, latent_dim, beta, dtype
-        self.encoder = mlp((input_dim + n_classes, *hidden), activation, rng, dtype, init, last_activation=True)
-        self.encoder.layers[0].input_grad = False  # neither x nor y needs dL/d[x, y]
-        head_init = "uniform" if init == "uniform" else "xavier"
-        self.mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-        self.logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-        self.decoder = mlp((latent_dim + n_classes, *reversed(hidden), input_dim), activation, rng, dtype, init,
-                           first_bias=CODE_BIAS)
+        # [x, y] into the encoder and [z, y] into the decoder: each first layer is C inputs wider.
+        self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
+            input_dim + n_classes, latent_dim + n_classes, input_dim, hidden, latent_dim, beta, activation, init,
+            rng, dtype)
         self.head = Reconstruction(loss)
         self.loss, self.init = loss, init
         self.settings = ("n_classes", "loss", "beta", "init")

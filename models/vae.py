@@ -26,6 +26,24 @@ from nn.backend import TRAIN_DTYPE, namespace
 from .base import CODE_BIAS, Model, Reconstruction, mlp
 
 
+def vae_layers(encoder_inputs, decoder_inputs, outputs, hidden, latent_dim, beta, activation, init, rng, dtype):
+    """(encoder, mu_head, logvar_head, decoder): the trunk encoder_inputs -> hidden..., the two heads
+    hidden[-1] -> latent_dim, and the decoder decoder_inputs -> reversed(hidden)... -> outputs.
+    Checks the settings every VAE shares (beta >= 0, a trunk of at least one layer)."""
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    hidden = tuple(hidden)
+    if not hidden:
+        raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
+    encoder = mlp((encoder_inputs, *hidden), activation, rng, dtype, init, last_activation=True)
+    encoder.layers[0].input_grad = False  # nothing upstream of the data needs a gradient
+    head_init = "uniform" if init == "uniform" else "xavier"
+    mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
+    logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
+    decoder = mlp((decoder_inputs, *reversed(hidden), outputs), activation, rng, dtype, init, first_bias=CODE_BIAS)
+    return encoder, mu_head, logvar_head, decoder
+
+
 class VAE(Model):
     """input_dim -> hidden... -> (mu, logvar) in R^latent_dim; latent_dim -> reversed(hidden)... -> input_dim.
 
@@ -38,20 +56,10 @@ class VAE(Model):
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
                  init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
-        if not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
         self.rng = rng = rng or Generator(0)
-        hidden = tuple(hidden)
-        if not hidden:
-            raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
         self.latent_dim, self.beta, self.dtype = latent_dim, beta, dtype
-        self.encoder = mlp((input_dim, *hidden), activation, rng, dtype, init, last_activation=True)
-        self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
-        head_init = "uniform" if init == "uniform" else "xavier"
-        self.mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-        self.logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
-                           first_bias=CODE_BIAS)
+        self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
+            input_dim, latent_dim, input_dim, hidden, latent_dim, beta, activation, init, rng, dtype)
         self.head = Reconstruction(loss)
         self.loss, self.init = loss, init
         self.settings = ("loss", "beta", "init")
