@@ -59,3 +59,14 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_dataset_without_classes_is_refused_in_one_line():
+    from apps.augment import AugmentConfig, check
+    from lab.cli import UsageError
+    from lab.data import load_dataset
+
+    data = load_dataset("digits")
+    unlabelled = type(data)(data.name, data.x_train, None, data.x_test, None, data.scale, data.image_shape, ())
+    with pytest.raises(UsageError, match="digits has no classes to learn: augment.py needs a labelled dataset"):
+        check(AugmentConfig(dataset="digits", ns=(10,)), unlabelled)
