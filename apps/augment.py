@@ -140,7 +140,11 @@ def check(config, data):
                          f"of {data.name}: choose --n at most {smallest}")
 
 
-def study(config, out, log=print):
+def log_line(line):
+    print(line, flush=True)  # a line as soon as it is known, also into a log file
+
+
+def study(config, out, log=log_line):
     """Run the study; write results.json, results.md, accuracy.png and cvae_samples.png to `out`."""
     start = time.perf_counter()
     xp = get_backend(config.backend)
