@@ -269,9 +269,13 @@ class Worker:
             self.process.start()
         child.close()
 
+    def send(self, request):
+        self.conn.send(request)
+
     def ask(self, request=None):
+        """The worker's reply, to `request` if given (else to the one sent last)."""
         if request is not None:
-            self.conn.send(request)
+            self.send(request)
         try:
             reply = self.conn.recv()
         except EOFError:
@@ -293,12 +297,14 @@ def log_line(line):
     print(line, flush=True)
 
 
-def run_benchmark(config, kinds=KINDS, log=log_line, show_progress=False):
+def run_benchmark(config, kinds=KINDS, log=log_line, show_progress=False, concurrently=False):
     """Run `kinds` side by side, one epoch of each in turn: {kind: summary}.
 
     A summary holds the worker's setup, every epoch's record, the seconds of each measured
     epoch in order ("measured": the same rounds for every kind), their median ("seconds"),
-    samples_per_s, and the trainers' peak_rss_mb.
+    samples_per_s, and the trainers' peak_rss_mb. `concurrently`: each round's epochs run at
+    the same time instead, one process per kind; their seconds then mean nothing, only their
+    test losses do (--quality: half the wall time with two kinds on two cores).
     """
     workers = {kind: Worker(kind, config) for kind in kinds}  # they load their data in parallel
     try:
@@ -306,9 +312,16 @@ def run_benchmark(config, kinds=KINDS, log=log_line, show_progress=False):
         records = {kind: [] for kind in kinds}
         for epoch in range(1, config.warmup + config.epochs + 1):
             with ProgressBar(show_progress, len(kinds), desc=f"round {epoch}", unit="epoch") as bar:
+                if concurrently:
+                    for kind in kinds:
+                        workers[kind].send("epoch")
                 for done, kind in enumerate(kinds, start=1):
-                    records[kind].append(workers[kind].ask("epoch"))
+                    records[kind].append(workers[kind].ask(None if concurrently else "epoch"))
                     bar(done)
+            if concurrently:
+                log(f"epoch {epoch}: test loss " + ", ".join(
+                    f"{LABELS[kind]} {records[kind][-1]['test_loss']:.2f}" for kind in kinds))
+                continue
             what = "warm-up" if epoch <= config.warmup else "measured"
             log(f"epoch {epoch} ({what}): " + ", ".join(
                 f"{LABELS[kind]} {records[kind][-1]['seconds']:.2f} s" for kind in kinds))
@@ -355,22 +368,31 @@ def run_quality(config, seeds, kinds=("ours", "torch"), log=log_line, show_progr
     curves = {kind: [] for kind in kinds}
     for seed in seeds:
         log(f"seed {seed}:")
-        results = run_benchmark(dataclasses.replace(config, seed=seed, warmup=0), kinds, log, show_progress)
+        results = run_benchmark(dataclasses.replace(config, seed=seed, warmup=0), kinds, log, show_progress,
+                                concurrently=True)
         for kind in kinds:
             curves[kind].append([record["test_loss"] for record in results[kind]["epochs"]])
     return curves
 
 
+def spread(losses):
+    """'mean ± sd (lowest - highest)' of several seeds' losses: sd is the sample standard
+    deviation (n - 1), the seed-to-seed spread; with one seed, only the loss."""
+    if len(losses) == 1:
+        return f"{losses[0]:.2f}"
+    return (f"{statistics.mean(losses):.2f} ± {statistics.stdev(losses):.2f} "
+            f"({min(losses):.2f} - {max(losses):.2f})")
+
+
 def quality_table(curves):
-    """The curves as a Markdown table: each kind's mean over seeds (lowest - highest) per epoch."""
+    """The curves as a Markdown table: each kind's `spread` over seeds per epoch."""
     kinds = list(curves)
-    rows = ["| epoch | " + " | ".join(f"{LABELS[k]}: mean (lowest - highest)" for k in kinds)
+    rows = ["| epoch | " + " | ".join(f"{LABELS[k]}: mean ± sd (lowest - highest)" for k in kinds)
             + (" | ours - PyTorch |" if len(kinds) == 2 else " |"),
             "|---" * (len(kinds) + 1 + (len(kinds) == 2)) + "|"]
     losses = {k: list(zip(*curves[k])) for k in kinds}  # per epoch: the seeds' losses
     for epoch in range(len(losses[kinds[0]])):
-        cells = [f"{statistics.mean(losses[k][epoch]):.2f} ({min(losses[k][epoch]):.2f} - {max(losses[k][epoch]):.2f})"
-                 for k in kinds]
+        cells = [spread(losses[k][epoch]) for k in kinds]
         if len(kinds) == 2:
             cells.append(f"{statistics.mean(losses[kinds[0]][epoch]) - statistics.mean(losses[kinds[1]][epoch]):+.2f}")
         rows.append(f"| {epoch + 1} | " + " | ".join(cells) + " |")

@@ -75,6 +75,17 @@ INIT_SCHEMES = ("he-xavier", "uniform")
 # PyTorch's default initialisation that matters here.
 CODE_BIAS = 1.0
 
+# A VAE's two heads give q(z|x)'s mean and log-variance. Drawn at the scheme's full scale
+# on the trunk's ReLU features, they start every image's code up to 1.4 from the origin,
+# all in about the same direction, one that depends on the draw; the training then unfolds
+# the code layout from there, and how well depends on the seed: measured over seeds 0-9,
+# the test loss after the first epoch varied 2.7 times as much as PyTorch's, and a seed
+# kept its place to epoch 20 (correlation 0.83). With the heads' weights scaled by
+# HEAD_SCALE, q(z|x) starts close to the prior N(0, I) for every image (means within 0.14
+# of 0), and the layout is learned from the data alone: the seed-to-seed spread of the
+# level a run settles at fell to PyTorch's (README, "Model quality").
+HEAD_SCALE = 0.1
+
 
 def mlp(sizes, activation, rng, dtype, init="he-xavier", last_activation=False, first_bias=None):
     """Dense layers of `sizes` (in, h1, ..., out) with `activation` between them.

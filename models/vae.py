@@ -23,12 +23,14 @@ mu and logvar:
 from nn import Dense, Generator, gaussian_kl
 from nn.backend import TRAIN_DTYPE, namespace
 
-from .base import CODE_BIAS, Model, Reconstruction, mlp
+from .base import CODE_BIAS, HEAD_SCALE, Model, Reconstruction, mlp
 
 
-def vae_layers(encoder_inputs, decoder_inputs, outputs, hidden, latent_dim, beta, activation, init, rng, dtype):
+def vae_layers(encoder_inputs, decoder_inputs, outputs, hidden, latent_dim, beta, activation, init, rng, dtype,
+               head_scale=HEAD_SCALE):
     """(encoder, mu_head, logvar_head, decoder): the trunk encoder_inputs -> hidden..., the two heads
-    hidden[-1] -> latent_dim, and the decoder decoder_inputs -> reversed(hidden)... -> outputs.
+    hidden[-1] -> latent_dim (their weights scaled by head_scale), and the decoder
+    decoder_inputs -> reversed(hidden)... -> outputs.
     Checks the settings every VAE shares (beta >= 0, a trunk of at least one layer)."""
     if not beta >= 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
@@ -40,6 +42,8 @@ def vae_layers(encoder_inputs, decoder_inputs, outputs, hidden, latent_dim, beta
     head_init = "uniform" if init == "uniform" else "xavier"
     mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
     logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
+    for head in (mu_head, logvar_head):
+        head.params["W"] *= head_scale  # q(z|x) starts near the prior for every image
     decoder = mlp((decoder_inputs, *reversed(hidden), outputs), activation, rng, dtype, init, first_bias=CODE_BIAS)
     return encoder, mu_head, logvar_head, decoder
 
@@ -50,19 +54,20 @@ class VAE(Model):
     `rng` draws the noise eps in training (and the initial weights); `forward(x, eps)`
     takes fixed noise instead, which makes the loss a deterministic function of the
     parameters, so that it can be gradient-checked. init: "he-xavier" or "uniform"
-    (models/base.py, `mlp`; the decoder's first biases are CODE_BIAS's either way); x_mean:
-    the mean training image, for `start_at`.
+    (models/base.py, `mlp`; either way the decoder's first biases are drawn in +-CODE_BIAS);
+    head_scale: the factor on the heads' initial weights (HEAD_SCALE: q(z|x) starts near the
+    prior; 1.0 for the scheme's full scale); x_mean: the mean training image, for `start_at`.
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
-                 init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 init="he-xavier", head_scale=HEAD_SCALE, x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         self.rng = rng = rng or Generator(0)
         self.latent_dim, self.beta, self.dtype = latent_dim, beta, dtype
         self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
-            input_dim, latent_dim, input_dim, hidden, latent_dim, beta, activation, init, rng, dtype)
+            input_dim, latent_dim, input_dim, hidden, latent_dim, beta, activation, init, rng, dtype, head_scale)
         self.head = Reconstruction(loss)
-        self.loss, self.init = loss, init
-        self.settings = ("loss", "beta", "init")
+        self.loss, self.init, self.head_scale = loss, init, head_scale
+        self.settings = ("loss", "beta", "init", "head_scale")
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
         self.collect_params()
         if x_mean is not None:

@@ -1,5 +1,6 @@
 """The benchmark: the GEMM-limit arithmetic, a tiny run of each worker, and its errors."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -96,6 +97,16 @@ def test_the_torch_worker_trains_the_same_network():
     assert result["threads"] == 1
 
 
+def test_epochs_run_concurrently_learn_exactly_what_they_learn_in_turn():
+    pytest.importorskip("torch", reason="PyTorch is an optional reference for the benchmark")
+    lines, config = [], dataclasses.replace(TINY, epochs=2)
+    in_turn = run_benchmark(config, kinds=["ours", "torch"], log=lambda line: None)
+    at_once = run_benchmark(config, kinds=["ours", "torch"], log=lines.append, concurrently=True)
+    for kind in ("ours", "torch"):
+        assert [r["test_loss"] for r in at_once[kind]["epochs"]] == [r["test_loss"] for r in in_turn[kind]["epochs"]]
+    assert lines[0].startswith("epoch 1: test loss ours ") and "PyTorch" in lines[0]
+
+
 @pytest.mark.skipif(cupy_available(), reason="CuPy and a GPU are present: the cupy backend works here")
 def test_cupy_backend_without_a_gpu_is_a_one_line_error_and_exit_status_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -117,11 +128,14 @@ def test_quality_mode_writes_the_test_loss_of_each_epoch_and_seed(tmp_path, monk
     assert curves[0][1] < curves[0][0]  # it learns
     table = (tmp_path / "quality.md").read_text()
     mean = (curves[0][1] + curves[1][1]) / 2
-    assert f"| 2 | {mean:.2f} ({min(curves[0][1], curves[1][1]):.2f} - {max(curves[0][1], curves[1][1]):.2f}) |" in table
+    sd = abs(curves[0][1] - curves[1][1]) / 2 ** 0.5  # of two: |a - b| / sqrt(2)
+    assert (f"| 2 | {mean:.2f} ± {sd:.2f} ({min(curves[0][1], curves[1][1]):.2f} - "
+            f"{max(curves[0][1], curves[1][1]):.2f}) |") in table
     assert (tmp_path / "quality.png").stat().st_size > 1000
 
 
 def test_quality_table_gives_the_difference_of_the_means():
     table = bench.quality_table({"ours": [[3.0, 2.0], [5.0, 4.0]], "torch": [[4.0, 2.5], [4.0, 2.5]]})
-    assert "| 1 | 4.00 (3.00 - 5.00) | 4.00 (4.00 - 4.00) | +0.00 |" in table
-    assert "| 2 | 3.00 (2.00 - 4.00) | 2.50 (2.50 - 2.50) | +0.50 |" in table
+    assert "| 1 | 4.00 ± 1.41 (3.00 - 5.00) | 4.00 ± 0.00 (4.00 - 4.00) | +0.00 |" in table
+    assert "| 2 | 3.00 ± 1.41 (2.00 - 4.00) | 2.50 ± 0.00 (2.50 - 2.50) | +0.50 |" in table
+    assert "| 1 | 3.00 |" in bench.quality_table({"ours": [[3.0]]})  # one seed: no spread to give

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models import VAE, AutoEncoder
-from models.base import CODE_BIAS
+from models.base import CODE_BIAS, HEAD_SCALE
 from nn import Dense, Generator
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients, numerical_grad, rel_error
@@ -32,8 +32,11 @@ def model_errors(model, x, **forward_kwargs):
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 @pytest.mark.parametrize("beta", [1.0, 0.25, 4.0])
 def test_vae_gradients(xp, loss, beta, init):
+    # The heads at their scheme's full scale: with HEAD_SCALE's start, q(z|x) sits near the prior,
+    # where the KL's gradient (exp(logvar) - 1) / 2 is about 0 and the check would compare
+    # near-zero numbers, in which the centred difference's own truncation error shows.
     rng = Generator(1, xp)
-    vae = VAE(D, hidden=(H,), latent_dim=J, loss=loss, beta=beta, init=init, rng=rng, dtype=F64)
+    vae = VAE(D, hidden=(H,), latent_dim=J, loss=loss, beta=beta, init=init, head_scale=1.0, rng=rng, dtype=F64)
     eps = rng.normal((N, J), F64)  # fixed noise: the loss is a function of the parameters alone
     errors = model_errors(vae, batch(xp), eps=eps)
     assert set(errors) == set(vae.params)
@@ -163,10 +166,16 @@ def test_the_two_inits_draw_each_layer_as_documented():
     b = vae.decoder.layers[0].params["b"]
     assert CODE_BIAS == 1.0 and 0.95 < np.abs(b).max() <= 1.0 and abs(b.var() - 1 / 3) < 0.05
     assert np.std(vae.decoder.layers[0].params["W"]) == pytest.approx(1.0, rel=0.05)  # He: 2 / fan_in, fan_in 2
+    # The heads start at HEAD_SCALE times Xavier's scale, 2 / (512 + 2), so that q(z|x) starts near the prior.
+    for head in (vae.mu_head, vae.logvar_head):
+        assert np.var(head.params["W"]) == pytest.approx(HEAD_SCALE**2 * 2 / 514, rel=0.1)
+    assert HEAD_SCALE == 0.1
     other = VAE(784, hidden=(512,), latent_dim=2, init="uniform", rng=Generator(0))
     assert {x.init for x in other.decoder.layers + other.encoder.layers if isinstance(x, Dense)} == {"uniform"}
     assert np.abs(other.encoder.layers[0].params["b"]).max() <= 784**-0.5 and np.any(other.encoder.layers[0].params["b"])
     assert np.abs(other.decoder.layers[0].params["b"]).max() > 2**-0.5  # CODE_BIAS here too
+    assert np.abs(other.mu_head.params["W"]).max() <= HEAD_SCALE * 512**-0.5  # and HEAD_SCALE
+    assert np.var(other.mu_head.params["W"]) == pytest.approx(HEAD_SCALE**2 / (3 * 512), rel=0.1)
     linear = AutoEncoder(784, latent_dim=2, linear=True, rng=Generator(0))
     assert not np.any(linear.decoder.layers[0].params["b"])  # no ReLU kinks to place
     with pytest.raises(ValueError, match="unknown init 'glorot': choose one of he-xavier, uniform"):

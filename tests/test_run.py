@@ -47,12 +47,14 @@ def weights(out):
 
 
 # The mean image is the best any decoder that ignores its code can do, and where a model's
-# output bias starts (Model.start_at); after 8 epochs it reconstructs below it. On digits with
-# squared error the VAE's KL term keeps its code nearly unused (KL about 0.2 nats): its margin is small.
+# output bias starts (Model.start_at); after 16 epochs it reconstructs below it. On digits with
+# squared error the VAE's KL term keeps its code little used (KL about 0.4 nats): its margin is
+# small, and with q(z|x) started at the prior (HEAD_SCALE) a seed can stay at the mean image
+# for the first 10 epochs or so before the code comes into use (seed 0: about 12).
 @pytest.mark.parametrize("model, ratio", [("vae", 0.95), ("ae", 0.7)])
 def test_training_on_digits_reconstructs_better_than_the_mean_image(tmp_path, model, ratio):
     data = load_dataset("digits")
-    config, out, history = train(tmp_path, model=model, epochs=8)
+    config, out, history = train(tmp_path, model=model, epochs=16)
     untrained = APPS[model].build_model(config, data, Generator(config.seed))  # the run's initial weights
     start = evaluate(untrained, data.x_test, 1000, data.scale, Generator(1))["recon"]
     mean_image_error = np.mean(np.sum((data.x_test * data.scale - data.mean_image) ** 2, axis=1))
