@@ -15,7 +15,8 @@ The medians are over the measured epochs, after warm-up epochs that fill caches,
 pools and thread pools; the ratios are taken round by round (see `ratios`).
 
 With --quality it measures learning instead of speed: the test loss of ours and of
-PyTorch after every epoch, over several seeds (`run_quality`).
+PyTorch after every epoch, over several seeds, the two trained at the same time
+(`run_quality`).
 """
 
 import argparse
@@ -363,8 +364,8 @@ def ratios(results):
 
 
 def run_quality(config, seeds, kinds=("ours", "torch"), log=log_line, show_progress=False):
-    """The test loss per image after each epoch, each kind trained from each seed:
-    {kind: [[loss after epoch 1, 2, ...] for each seed]}."""
+    """The test loss per image after each epoch, each kind trained from each seed, the kinds
+    concurrently: {kind: [[loss after epoch 1, 2, ...] for each seed]}."""
     curves = {kind: [] for kind in kinds}
     for seed in seeds:
         log(f"seed {seed}:")
