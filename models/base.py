@@ -82,9 +82,8 @@ CODE_BIAS = 1.0
 # after the first epoch then varied 2.7 times as much as PyTorch's, and a seed kept its
 # place to epoch 20 (correlation 0.83). With the heads' weights scaled by HEAD_SCALE,
 # q(z|x) starts close to the prior N(0, I) for every image (the codes' mean within 0.14
-# of 0, their spread 0.03 to 0.06), and
-# the seed-to-seed spread is PyTorch's (README, "Model quality", which also measures
-# other changes that damp it).
+# of 0, their spread 0.03 to 0.06), and the seed-to-seed spread is PyTorch's (README,
+# "Model quality", which also measures other changes that damp it).
 HEAD_SCALE = 0.1
 
 
