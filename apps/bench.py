@@ -319,13 +319,13 @@ def run_benchmark(config, kinds=KINDS, log=log_line, show_progress=False, concur
                 for done, kind in enumerate(kinds, start=1):
                     records[kind].append(workers[kind].ask(None if concurrently else "epoch"))
                     bar(done)
-            if concurrently:
+            if concurrently:  # the seconds mean nothing: report what was learnt
                 log(f"epoch {epoch}: test loss " + ", ".join(
                     f"{LABELS[kind]} {records[kind][-1]['test_loss']:.2f}" for kind in kinds))
-                continue
-            what = "warm-up" if epoch <= config.warmup else "measured"
-            log(f"epoch {epoch} ({what}): " + ", ".join(
-                f"{LABELS[kind]} {records[kind][-1]['seconds']:.2f} s" for kind in kinds))
+            else:
+                what = "warm-up" if epoch <= config.warmup else "measured"
+                log(f"epoch {epoch} ({what}): " + ", ".join(
+                    f"{LABELS[kind]} {records[kind][-1]['seconds']:.2f} s" for kind in kinds))
         results = {}
         for kind, worker in workers.items():
             measured = [r["seconds"] for r in records[kind][config.warmup:]]
