@@ -174,7 +174,7 @@ def vae_head_gradients(vae, x, eps):
 
     def loss():
         z = mu + np.exp(0.5 * logvar) * eps
-        return vae.head.forward(vae.decoder.forward(z), x) + vae.beta * gaussian_kl(mu, logvar)[0]
+        return vae.recon_loss.forward(vae.decoder.forward(z), x) + vae.beta * gaussian_kl(mu, logvar)[0]
 
     return {"dmu": numerical(loss, mu), "dlogvar": numerical(loss, logvar)}
 

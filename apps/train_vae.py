@@ -1,7 +1,7 @@
 """train_vae.py: the lab's variational autoencoder (Part Two), trained, drawn and measured.
 
 The run itself (epochs, checkpoints, resuming, Ctrl-C) is lab/run.py; the model is
-models/vae.py. What is the VAE's own: its builder, its --beta flag, the figure only a
+models/vae.py, built by lab/config.py. What is the VAE's own: its --beta flag, the figure only a
 generative model can draw (new images decoded from the prior), and, with
 --log-likelihood, the number a VAE paper reports: log p(x) on the test set
 (models/likelihood.py).
@@ -11,15 +11,18 @@ import os
 
 from lab import plots, run
 from lab.train import minibatches
-from models import VAE
+from lab.cli import bounded, int_list
 from models.likelihood import DECODERS, bits_per_dim, importance_weighted_bound
 from nn import Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
 
-def build_model(config, data, rng):
-    return VAE(data.input_dim, config.hidden, config.latent_dim, loss=config.loss, beta=config.beta,
-               init=config.init, x_mean=data.mean_image, rng=rng)
+def add_flags(parser, defaults):
+    """The VAE's own flags."""
+    parser.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {defaults.beta})")
+    parser.add_argument("--log-likelihood", metavar="K[,K...]", type=int_list("sample counts", "1,10,100,1000"),
+                        help="after training, estimate log p(x) on the test set with the importance-weighted bound "
+                             "for each K (1 is the ELBO); into metrics.json")
 
 
 def test_log_likelihood(model, data, Ks, rng, batch_size=100):
@@ -56,5 +59,5 @@ def finish(model, data, config, out):
 
 
 def main(argv=None):
-    parser = run.build_parser("train_vae.py", "Train the lab's VAE and write its figures.", "vae")
-    return run.main(parser, "vae", build_model, finish, argv)
+    parser = run.build_parser("train_vae.py", "Train the lab's VAE and write its figures.", add_flags)
+    return run.main(parser, "vae", finish, argv)

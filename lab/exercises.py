@@ -143,8 +143,8 @@ MISTAKES = (
             (("m *= b1\n        m += (1.0 - b1) * g", "m = b1 * m + (1.0 - b1) * g"),)),
     Mistake("AutoEncoder.backward", "encoder left out",
             "the encoder gets no gradient: decoder.backward returns dL/dz, which encoder.backward takes",
-            (("self.encoder.backward(self.decoder.backward(self.head.backward()))",
-              "self.decoder.backward(self.head.backward())"),)),
+            (("self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))",
+              "self.decoder.backward(self.recon_loss.backward())"),)),
     Mistake("VAE.backward", "std read as exp(logvar)",
             "your dlogvar is what std = exp(logvar) would give: the sampler uses std = exp(0.5 * logvar), "
             "so dz/dlogvar = eps * 0.5 * std",

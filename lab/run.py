@@ -23,36 +23,15 @@ from nn.backend import backend_name, get_backend, to_backend, to_numpy
 from . import plots
 from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
                   bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
+from .config import TrainConfig, build_model, model_kind
 from .data import load_dataset
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """A run's settings. The defaults reproduce the lab (Part Two)."""
-
-    model: str = "vae"  # "vae" or "ae": which script made the run
-    dataset: str = "fashion-mnist"  # the lab's: harder than MNIST, same format
-    data_dir: str | None = None  # where the IDX files are, if not in a usual place
-    epochs: int = 20  # the lab's
-    batch_size: int = 128  # the lab's
-    lr: float = 5e-4  # the lab's Adam step size
-    latent_dim: int = 2  # the lab's: a plane that can be drawn (manifold.png); 16 or more reconstructs sharper
-    hidden: tuple = (512,)  # the lab's 784-512-latent MLP
-    loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
-    beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
-    init: str = "he-xavier"  # or "uniform", PyTorch's; the decoder's first biases start in +-1 either way (CODE_BIAS)
-    log_likelihood: tuple = ()  # VAE: after training, bound log p(x) with these numbers K of samples per image
-    seed: int = 0  # initial weights, data order and the VAE's noise
-    backend: str = "numpy"  # "cupy" for the GPU
-
-    # Settings that fix the shapes of the parameters: a checkpoint only fits a run that shares them.
-    ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "loss")
-
-
-def build_parser(prog, description, model):
-    """The common flags and the training flags, in the style of the PyTorch examples.
+def build_parser(prog, description, add_flags=None):
+    """The common flags and the training flags, in the style of the PyTorch examples;
+    add_flags(parser, defaults), if given, adds a script's own.
 
     Only flags given on the command line appear in the parsed namespace (SUPPRESS), so
     that --resume can tell them apart from the checkpoint's settings.
@@ -69,11 +48,8 @@ def build_parser(prog, description, model):
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
                                                         "output always starts at the mean training image")
-    if model == "vae":
-        p.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {d.beta})")
-        p.add_argument("--log-likelihood", metavar="K[,K...]", type=int_list("sample counts", "1,10,100,1000"),
-                       help="after training, estimate log p(x) on the test set with the importance-weighted bound "
-                            "for each K (1 is the ELBO); into metrics.json")
+    if add_flags:
+        add_flags(p, d)
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
     return p
 
@@ -88,7 +64,9 @@ def make_config(model, given, resumed_config=None):
     saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]),
                  log_likelihood=tuple(resumed_config.get("log_likelihood", ())))
     if saved["model"] != model:
-        raise UsageError(f"the checkpoint is of a {saved['model']}, and train_{model}.py trains a {model}")
+        theirs, ours = model_kind(saved["model"]), model_kind(model)
+        raise UsageError(f"the checkpoint is of a {theirs.name}, and {ours.script} trains a {ours.name}: "
+                         f"continue it with {theirs.script} --resume")
     for name in TrainConfig.ARCHITECTURE:
         if name in settings and settings[name] != saved[name]:
             raise UsageError(
@@ -143,10 +121,10 @@ def restore(arrays, meta, model, optimizer, rng, xp):
                          totals=dict(partial["totals"]))
 
 
-def fit(config, build_model, out, resume_from=None, show_progress=True):
+def fit(config, out, resume_from=None, show_progress=True):
     """Train per `config`, writing metrics and checkpoints to `out`: (model, data, history).
 
-    build_model(config, data, rng) makes the model. resume_from: (arrays, meta) of a
+    The model is build_model(config, data, rng) (lab/config.py). resume_from: (arrays, meta) of a
     checkpoint to continue. Raises Stopped after saving, when Ctrl-C or SIGTERM came, and
     RunFailed when the loss stops being finite.
     """
@@ -170,9 +148,9 @@ def fit(config, build_model, out, resume_from=None, show_progress=True):
     x_train, x_test = to_backend(data.x_train, xp), to_backend(data.x_test, xp)  # uint8, once per run
     checkpoint, metrics = os.path.join(out, "checkpoint.npz"), os.path.join(out, "metrics.json")
     n = data.x_train.shape[0]
-    resume = f"resume with: python train_{config.model}.py --resume {checkpoint}"
+    resume = f"resume with: python {config.kind.script} --resume {checkpoint}"
     with StopRequest() as stop:  # from here on, Ctrl-C and SIGTERM stop the run cleanly
-        print(f"{config.model.upper()} {data.input_dim}-{'-'.join(map(str, config.hidden))}-{config.latent_dim} "
+        print(f"{config.kind.name} {data.input_dim}-{'-'.join(map(str, config.hidden))}-{config.latent_dim} "
               f"on {data.name} ({n} train / {data.x_test.shape[0]} test images), "
               f"{backend_name(xp)} backend, writing to {out}", flush=True)
         for epoch in range(first_epoch, config.epochs + 1):
@@ -240,11 +218,11 @@ def write_figures(model, data, history, config, out, name):
                             title=f"{name}: decoded latent plane, z in [-4, 4]^2")
 
 
-def main(parser, model, build_model, finish=None, argv=None):
+def main(parser, model, finish=None, argv=None):
     """A training script: parse, train (or resume), draw the figures. See lab.cli.run_main for exit statuses.
 
-    model: "vae" or "ae", as stored in the config. build_model(config, data, rng) makes
-    it; finish(model, data, config, out), if given, does what only this script does at the
+    model: the key of its ModelKind (lab/config.py), as stored in the config;
+    finish(model, data, config, out), if given, does what only this script does at the
     end (its own figures, its own evaluations).
     """
     given = vars(parser.parse_args(argv))
@@ -259,9 +237,9 @@ def main(parser, model, build_model, finish=None, argv=None):
             config = make_config(model, given)
             out = given.get("out", default_out(parser.prog))
         prepare_out(out)
-        net, data, history = fit(config, build_model, out, resumed,
+        net, data, history = fit(config, out, resumed,
                                  show_progress=progress_wanted(given.get("no_progress", False)))
-        write_figures(net, data, history, config, out, "VAE" if model == "vae" else "Autoencoder")
+        write_figures(net, data, history, config, out, config.kind.name)
         if finish:
             finish(net, data, config, out)
         print(f"done: metrics, checkpoint and figures in {out}")

@@ -26,7 +26,7 @@ class AutoEncoder(Model):
         self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
                            first_bias=None if linear else CODE_BIAS)  # no ReLU to place in the linear one
         self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
-        self.head = Reconstruction(loss, linear)
+        self.recon_loss = Reconstruction(loss, linear)
         self.loss, self.linear, self.init = loss, linear, init
         self.settings = ("loss", "linear", "init")
         self.parts = {"encoder": self.encoder, "decoder": self.decoder}
@@ -40,16 +40,16 @@ class AutoEncoder(Model):
 
     def decode(self, z):
         """x_hat: (N, input_dim)."""
-        return self.head.output(self.decoder.forward(z))
+        return self.recon_loss.output(self.decoder.forward(z))
 
     def forward(self, x, rng=None):
         """The loss terms of a batch x: (N, input_dim), as 0-d arrays: {"loss", "recon"}.
 
         rng: unused, an autoencoder draws no noise; accepted so that one loop trains both models.
         """
-        recon = self.head.forward(self.decoder.forward(self.encoder.forward(x)), x)
+        recon = self.recon_loss.forward(self.decoder.forward(self.encoder.forward(x)), x)
         return {"loss": recon, "recon": recon}
 
     def backward(self):
         """Fill self.grads with dloss/dparam for the batch of the last forward."""
-        self.encoder.backward(self.decoder.backward(self.head.backward()))
+        self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))

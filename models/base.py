@@ -1,4 +1,5 @@
-"""What the autoencoder and the VAE share: the Model interface, building an MLP, the output/loss head."""
+"""What the autoencoder and the VAE share: the Model interface, building an MLP, the
+reconstruction loss (the decoder's output unit and its loss, as one step)."""
 
 import textwrap
 
@@ -46,7 +47,7 @@ class Model:
         last = [layer for layer in self.decoder.layers if isinstance(layer, Dense)][-1]
         b = last.params["b"]
         xp = namespace(b)
-        b[...] = xp.astype(self.head.logits_of(to_backend(x_mean, xp)), b.dtype)
+        b[...] = xp.astype(self.recon_loss.logits_of(to_backend(x_mean, xp)), b.dtype)
 
     def state_dict(self):
         return {name: to_numpy(p) for name, p in self.params.items()}

@@ -28,7 +28,7 @@ from nn import Generator, gaussian_kl, one_hot
 from nn.backend import TRAIN_DTYPE, namespace
 
 from .base import Model, Reconstruction
-from .vae import vae_layers
+from .vae import kl_weight, vae_layers
 
 
 class ConditionalVAE(Model):
@@ -43,12 +43,12 @@ class ConditionalVAE(Model):
     def __init__(self, input_dim, n_classes, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
                  init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         self.rng = rng = rng or Generator(0)
-        self.n_classes, self.latent_dim, self.beta, self.dtype = n_classes, latent_dim, beta, dtype
+        self.n_classes, self.latent_dim, self.beta, self.dtype = n_classes, latent_dim, kl_weight(beta), dtype
         # [x, y] into the encoder and [z, y] into the decoder: each first layer is C inputs wider.
         self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
-            input_dim + n_classes, latent_dim + n_classes, input_dim, hidden, latent_dim, beta, activation, init,
-            rng, dtype)
-        self.head = Reconstruction(loss)
+            input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, activation=activation, init=init, rng=rng,
+            dtype=dtype, condition_dim=n_classes)
+        self.recon_loss = Reconstruction(loss)
         self.loss, self.init = loss, init
         self.settings = ("n_classes", "loss", "beta", "init")
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
@@ -69,7 +69,7 @@ class ConditionalVAE(Model):
     def decode(self, z, labels):
         """x_hat: (N, input_dim), pixel means in [0, 1], of images of class `labels` with code z."""
         xp = namespace(z)
-        return self.head.output(self.decoder.forward(xp.concat([z, self.onehot(labels, z)], axis=1)))
+        return self.recon_loss.output(self.decoder.forward(xp.concat([z, self.onehot(labels, z)], axis=1)))
 
     def code(self, x, labels):
         """mu: (N, latent_dim), the mean of q(z|x, y), without noise."""
@@ -98,7 +98,7 @@ class ConditionalVAE(Model):
             eps = (rng or self.rng).normal(tuple(mu.shape), mu.dtype)
         std = xp.exp(0.5 * logvar)
         z = mu + std * eps
-        recon = self.head.forward(self.decoder.forward(xp.concat([z, y], axis=1)), x)
+        recon = self.recon_loss.forward(self.decoder.forward(xp.concat([z, y], axis=1)), x)
         kl, self.dmu_kl, self.dlogvar_kl = gaussian_kl(mu, logvar)
         self.eps, self.std = eps, std  # what backward needs of the sampling step
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
@@ -106,7 +106,7 @@ class ConditionalVAE(Model):
     def backward(self):
         """Fill self.grads with dloss/dparam for the batch of the last forward."""
         # 1. The reconstruction term, back through the decoder to its input [z, y].
-        dzy = self.decoder.backward(self.head.backward())  # (N, J + C)
+        dzy = self.decoder.backward(self.recon_loss.backward())  # (N, J + C)
         # 2. The concatenation's backward: z's columns go back to z. y's (dzy[:, J:]) would go
         #    to the labels, which are data: they are dropped.
         dz = dzy[:, :self.latent_dim]

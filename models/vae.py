@@ -26,26 +26,32 @@ from nn.backend import TRAIN_DTYPE, namespace
 from .base import CODE_BIAS, HEAD_SCALE, Model, Reconstruction, mlp
 
 
-def vae_layers(encoder_inputs, decoder_inputs, outputs, hidden, latent_dim, beta, activation, init, rng, dtype,
-               head_scale=HEAD_SCALE):
-    """(encoder, mu_head, logvar_head, decoder): the trunk encoder_inputs -> hidden..., the two heads
-    hidden[-1] -> latent_dim (their weights scaled by head_scale), and the decoder
-    decoder_inputs -> reversed(hidden)... -> outputs.
-    Checks the settings every VAE shares (beta >= 0, a trunk of at least one layer)."""
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+def vae_layers(*, input_dim, hidden, latent_dim, activation, init, rng, dtype, head_scale=HEAD_SCALE,
+               condition_dim=0):
+    """(encoder, mu_head, logvar_head, decoder) of a VAE: the trunk (input_dim + condition_dim) -> hidden...,
+    the two heads hidden[-1] -> latent_dim (their weights scaled by head_scale), and the decoder
+    (latent_dim + condition_dim) -> reversed(hidden)... -> input_dim. condition_dim: the width of a
+    condition both ends read beside their input (the conditional VAE's one-hot class), 0 for none."""
     hidden = tuple(hidden)
     if not hidden:
         raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
-    encoder = mlp((encoder_inputs, *hidden), activation, rng, dtype, init, last_activation=True)
+    encoder = mlp((input_dim + condition_dim, *hidden), activation, rng, dtype, init, last_activation=True)
     encoder.layers[0].input_grad = False  # nothing upstream of the data needs a gradient
     head_init = "uniform" if init == "uniform" else "xavier"
     mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
     logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
     for head in (mu_head, logvar_head):
         head.params["W"] *= head_scale  # q(z|x) starts near the prior for every image
-    decoder = mlp((decoder_inputs, *reversed(hidden), outputs), activation, rng, dtype, init, first_bias=CODE_BIAS)
+    decoder = mlp((latent_dim + condition_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
+                  first_bias=CODE_BIAS)
     return encoder, mu_head, logvar_head, decoder
+
+
+def kl_weight(beta):
+    """beta, checked: the weight of the KL term must be >= 0 (1 gives the ELBO)."""
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    return beta
 
 
 class VAE(Model):
@@ -62,10 +68,11 @@ class VAE(Model):
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
                  init="he-xavier", head_scale=HEAD_SCALE, x_mean=None, rng=None, dtype=TRAIN_DTYPE):
         self.rng = rng = rng or Generator(0)
-        self.latent_dim, self.beta, self.dtype = latent_dim, beta, dtype
+        self.latent_dim, self.beta, self.dtype = latent_dim, kl_weight(beta), dtype
         self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
-            input_dim, latent_dim, input_dim, hidden, latent_dim, beta, activation, init, rng, dtype, head_scale)
-        self.head = Reconstruction(loss)
+            input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, activation=activation, init=init, rng=rng,
+            dtype=dtype, head_scale=head_scale)
+        self.recon_loss = Reconstruction(loss)
         self.loss, self.init, self.head_scale = loss, init, head_scale
         self.settings = ("loss", "beta", "init", "head_scale")
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
@@ -80,7 +87,7 @@ class VAE(Model):
 
     def decode(self, z):
         """x_hat: (N, input_dim), pixel means in [0, 1]."""
-        return self.head.output(self.decoder.forward(z))
+        return self.recon_loss.output(self.decoder.forward(z))
 
     def code(self, x):
         """mu: (N, latent_dim), the mean of q(z|x): the VAE's code of x without noise.
@@ -103,7 +110,7 @@ class VAE(Model):
             eps = (rng or self.rng).normal(tuple(mu.shape), mu.dtype)
         std = xp.exp(0.5 * logvar)
         z = mu + std * eps
-        recon = self.head.forward(self.decoder.forward(z), x)
+        recon = self.recon_loss.forward(self.decoder.forward(z), x)
         kl, self.dmu_kl, self.dlogvar_kl = gaussian_kl(mu, logvar)
         self.eps, self.std = eps, std  # what backward needs of the sampling step
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
@@ -111,7 +118,7 @@ class VAE(Model):
     def backward(self):
         """Fill self.grads with dloss/dparam for the batch of the last forward."""
         # 1. The reconstruction term, back through the decoder to the code z.
-        dz = self.decoder.backward(self.head.backward())
+        dz = self.decoder.backward(self.recon_loss.backward())
         # 2. Through z = mu + std * eps, with std = exp(0.5 * logvar); plus the KL term,
         #    which reads mu and logvar directly.
         dmu = dz + self.beta * self.dmu_kl

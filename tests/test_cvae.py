@@ -46,7 +46,7 @@ class LabelsIntoCode(ConditionalVAE):
     so nothing fails but the gradient check. The rest is ConditionalVAE.backward, line for line."""
 
     def backward(self):
-        dzy = self.decoder.backward(self.head.backward())
+        dzy = self.decoder.backward(self.recon_loss.backward())
         dz = dzy[:, :self.latent_dim] + dzy[:, self.latent_dim:]  # wrong: the right dz is dzy[:, :J] alone
         dmu = dz + self.beta * self.dmu_kl
         dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl

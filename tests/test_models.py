@@ -78,7 +78,7 @@ def test_vae_gradient_with_respect_to_the_noise_is_consistent():
     vae = VAE(D, hidden=(H,), latent_dim=J, rng=rng, dtype=F64)
     x, eps = batch(np), rng.normal((N, J), F64)
     vae.forward(x, eps=eps)
-    dz = vae.decoder.backward(vae.head.backward())
+    dz = vae.decoder.backward(vae.recon_loss.backward())
     numeric = numerical_grad(lambda: vae.forward(x, eps=eps)["loss"], eps)
     assert rel_error(dz * vae.std, numeric) < TOL
 
@@ -94,7 +94,7 @@ def test_kl_gradient_on_its_own_reaches_the_encoder():
         return vae.forward(x, eps=eps)["kl"]
 
     kl()
-    vae.head.dlogits = vae.head.dlogits * 0.0
+    vae.recon_loss.dlogits = vae.recon_loss.dlogits * 0.0
     vae.backward()
     encoder = {name: p for name, p in vae.params.items() if not name.startswith("decoder.")}
     assert {"encoder.0.W", "encoder.0.b", "mu.W", "logvar.b"} <= set(encoder)

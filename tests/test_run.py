@@ -14,7 +14,8 @@ from apps import train_ae, train_vae
 from lab import run
 from lab.data import DataError, load_dataset
 from lab.files import load_npz, save_npz
-from lab.run import TrainConfig, fit
+from lab.config import TrainConfig, build_model
+from lab.run import fit
 from lab.train import evaluate
 from models import VAE
 from nn import Generator
@@ -29,7 +30,7 @@ def train(tmp_path, name="run", **settings):
     config = TrainConfig(**{**DIGITS, **settings})
     out = tmp_path / name
     out.mkdir()
-    _, _, history = fit(config, APPS[config.model].build_model, str(out), show_progress=False)
+    _, _, history = fit(config, str(out), show_progress=False)
     return config, out, history
 
 
@@ -55,7 +56,7 @@ def weights(out):
 def test_training_on_digits_reconstructs_better_than_the_mean_image(tmp_path, model, ratio):
     data = load_dataset("digits")
     config, out, history = train(tmp_path, model=model, epochs=16)
-    untrained = APPS[model].build_model(config, data, Generator(config.seed))  # the run's initial weights
+    untrained = build_model(config, data, Generator(config.seed))  # the run's initial weights
     start = evaluate(untrained, data.x_test, 1000, data.scale, Generator(1))["recon"]
     mean_image_error = np.mean(np.sum((data.x_test * data.scale - data.mean_image) ** 2, axis=1))
     assert history[-1]["test_recon"] < ratio * mean_image_error < start, (start, [h["test_recon"] for h in history])
@@ -174,7 +175,8 @@ def test_resume_of_an_incompatible_checkpoint_names_the_mismatch(tmp_path, capsy
     _, out, _ = train(tmp_path, epochs=1)
     checkpoint = str(out / "checkpoint.npz")
     assert "trained with --latent-dim 2, not 3" in run_main(capsys, "vae", ["--resume", checkpoint, "--latent-dim", "3"])
-    assert "the checkpoint is of a vae" in run_main(capsys, "ae", ["--resume", checkpoint])
+    err = run_main(capsys, "ae", ["--resume", checkpoint])
+    assert "the checkpoint is of a VAE" in err and "continue it with train_vae.py --resume" in err
     arrays, meta = load_npz(checkpoint)
     meta["config"]["hidden"] = [32]  # a checkpoint whose arrays do not fit what its config builds
     save_npz(checkpoint, arrays, meta)
@@ -194,7 +196,7 @@ def test_one_epoch_on_fashion_mnist(tmp_path):
             raise  # CI installs the Debian package: missing data there is a failure
         pytest.skip("FashionMNIST is not installed (apt-get install dataset-fashion-mnist)")
     config = TrainConfig(epochs=1)
-    _, _, history = fit(config, train_vae.build_model, str(tmp_path), show_progress=False)
+    _, _, history = fit(config, str(tmp_path), show_progress=False)
     assert history[0]["test_loss"] < 40.0  # per image; an untrained model scores about 120
 
 

@@ -1,0 +1,90 @@
+"""The lab's models, defined once: a run's settings (TrainConfig), the kinds of model a run can
+train (one ModelKind record each), and the one builder every script, the benchmark, the
+studies and the notebooks use (`build_model`).
+
+TrainConfig's defaults are the lab's Part Two: the 784-512-2 VAE on summed squared error
+plus KL, 20 epochs of Adam at lr 5e-4 in batches of 128. `lab_config()` is that run;
+`build_model(lab_config(), data, rng)` is the lab's VAE, wherever it is needed.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+from models import VAE, AutoEncoder
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A run's settings. The defaults reproduce the lab (Part Two)."""
+
+    model: str = "vae"  # a key of MODEL_KINDS: "vae" or "ae"
+    dataset: str = "fashion-mnist"  # the lab's: harder than MNIST, same format
+    data_dir: str | None = None  # where the IDX files are, if not in a usual place
+    epochs: int = 20  # the lab's
+    batch_size: int = 128  # the lab's
+    lr: float = 5e-4  # the lab's Adam step size
+    latent_dim: int = 2  # the lab's: a plane that can be drawn (manifold.png); 16 or more reconstructs sharper
+    hidden: tuple = (512,)  # the lab's 784-512-latent MLP
+    loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
+    beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
+    init: str = "he-xavier"  # or "uniform", PyTorch's; the decoder's first biases start in +-1 either way (CODE_BIAS)
+    log_likelihood: tuple = ()  # VAE: after training, bound log p(x) with these numbers K of samples per image
+    seed: int = 0  # initial weights, data order and the VAE's noise
+    backend: str = "numpy"  # "cupy" for the GPU
+
+    # Settings that fix the shapes of the parameters: a checkpoint only fits a run that shares them.
+    ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "loss")
+
+    @property
+    def kind(self):
+        """The ModelKind record of `model`."""
+        return model_kind(self.model)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelKind:
+    """One kind of model a training run can make: everything the shared runner needs to know of it.
+
+    key: its name in a config and a checkpoint; name: in titles and messages; script: the
+    script that trains it (what a message tells the user to run); build(config, data, rng).
+    """
+
+    key: str
+    name: str
+    script: str
+    build: Callable
+
+
+MODEL_KINDS = (
+    ModelKind("vae", "VAE", "train_vae.py",
+              lambda c, data, rng: VAE(data.input_dim, c.hidden, c.latent_dim, loss=c.loss, beta=c.beta, init=c.init,
+                                       x_mean=data.mean_image, rng=rng)),
+    ModelKind("ae", "Autoencoder", "train_ae.py",
+              lambda c, data, rng: AutoEncoder(data.input_dim, c.hidden, c.latent_dim, loss=c.loss, init=c.init,
+                                               x_mean=data.mean_image, rng=rng)),
+)
+
+
+def model_kind(key):
+    """The ModelKind called `key`; ValueError naming the ones there are."""
+    for kind in MODEL_KINDS:
+        if kind.key == key:
+            return kind
+    raise ValueError(f"unknown model {key!r}: choose one of {', '.join(k.key for k in MODEL_KINDS)}")
+
+
+def build_model(config, data, rng):
+    """The model `config` describes, for `data` (its input size and mean image), drawn from `rng`."""
+    return config.kind.build(config, data, rng)
+
+
+def lab_config(**changes):
+    """The lab's run (Part Two), with `changes`: TrainConfig's defaults are the lab's."""
+    return TrainConfig(**changes)
+
+
+def config_from(cls, given, **fixed):
+    """A `cls` (a dataclass) from `given` (parsed flags, a dict): the entries that name one of its
+    fields and are not None, then `fixed`. The one way from a command line to a config."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{**{k: v for k, v in given.items() if k in fields and v is not None}, **fixed})
