@@ -8,13 +8,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: vae ae pca augment bench test exercises grade clean
+.PHONY: venv vae ae pca augment bench test exercises grade clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
+
+# The environment alone: then .venv/bin/python runs any script.
+venv: $(INSTALLED)
 
 vae: $(INSTALLED)
 	$(BIN)/python -m apps.grade --before-training

@@ -3,7 +3,12 @@
 
 import sys
 
-from apps.compare_pca import main
+try:
+    from apps.compare_pca import main
+except ModuleNotFoundError as err:  # a Python without the requirements: say how to set them up
+    from apps import requirements_missing
+
+    sys.exit(requirements_missing(err, __file__))
 
 if __name__ == "__main__":
     sys.exit(main())

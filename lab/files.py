@@ -61,9 +61,15 @@ def load_npz(path):
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array: no metadata, no names
+            raise ValueError("a single array")
+        with loaded as f:
             arrays = {name: f[name] for name in f.files}
         meta = json.loads(str(arrays.pop("__meta__")))
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as err:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+        # NumPy's own words for a file that is no .npz invite allow_pickle=True, which would run
+        # whatever code the file holds: say what the file is not, instead.
+        raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz archive of arrays with "
+                              f"metadata, as train_vae.py and train_ae.py write; {type(err).__name__})") from None
     return arrays, meta

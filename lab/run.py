@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
+import sys
 import time
 
 import numpy as np
@@ -27,6 +29,8 @@ from .config import TrainConfig, build_model, model_kind
 from .data import load_dataset
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the top-level scripts are
 
 
 def build_parser(prog, description, add_flags=None):
@@ -51,6 +55,8 @@ def build_parser(prog, description, add_flags=None):
     if add_flags:
         add_flags(p, d)
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out folder that already holds one, replacing its checkpoint")
     return p
 
 
@@ -94,11 +100,20 @@ def save_checkpoint(path, config, model, optimizer, rng, history, epoch, progres
     save_npz(path, arrays, meta)
 
 
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read back: where it is, its arrays (name -> NumPy array) and its metadata."""
+
+    path: str
+    arrays: dict
+    meta: dict
+
+
 def load_checkpoint(path):
     arrays, meta = load_npz(path)
     if "config" not in meta or "epoch" not in meta:
         raise CheckpointError(f"{path}: not a checkpoint of train_ae.py or train_vae.py")
-    return arrays, meta
+    return Checkpoint(path, arrays, meta)
 
 
 def restore(arrays, meta, model, optimizer, rng, xp):
@@ -124,8 +139,8 @@ def restore(arrays, meta, model, optimizer, rng, xp):
 def fit(config, out, resume_from=None, show_progress=True):
     """Train per `config`, writing metrics and checkpoints to `out`: (model, data, history).
 
-    The model is build_model(config, data, rng) (lab/config.py). resume_from: (arrays, meta) of a
-    checkpoint to continue. Raises Stopped after saving, when Ctrl-C or SIGTERM came, and
+    The model is build_model(config, data, rng) (lab/config.py). resume_from: the Checkpoint
+    to continue. Raises Stopped after saving, when Ctrl-C or SIGTERM came, and
     RunFailed when the loss stops being finite.
     """
     xp = get_backend(config.backend)
@@ -135,7 +150,7 @@ def fit(config, out, resume_from=None, show_progress=True):
     optimizer = Adam(model.params, lr=config.lr)
     history, first_epoch, progress = [], 1, None
     if resume_from is not None:
-        arrays, meta = resume_from
+        arrays, meta = resume_from.arrays, resume_from.meta
         progress = restore(arrays, meta, model, optimizer, rng, xp)
         history, first_epoch = meta["history"], meta["epoch"] + 1
         optimizer.lr = config.lr
@@ -148,7 +163,9 @@ def fit(config, out, resume_from=None, show_progress=True):
     x_train, x_test = to_backend(data.x_train, xp), to_backend(data.x_test, xp)  # uint8, once per run
     checkpoint, metrics = os.path.join(out, "checkpoint.npz"), os.path.join(out, "metrics.json")
     n = data.x_train.shape[0]
-    resume = f"resume with: python {config.kind.script} --resume {checkpoint}"
+    resume = f"resume with: {command_line(config.kind.script, '--resume', checkpoint)}"
+    # What a failure can truthfully say was kept: the checkpoint this run started from, or the last it wrote.
+    kept = f"the checkpoint {resume_from.path} is kept" if resume_from else "no checkpoint was written yet"
     with StopRequest() as stop:  # from here on, Ctrl-C and SIGTERM stop the run cleanly
         print(f"{config.kind.name} {data.input_dim}-{'-'.join(map(str, config.hidden))}-{config.latent_dim} "
               f"on {data.name} ({n} train / {data.x_test.shape[0]} test images), "
@@ -163,7 +180,7 @@ def fit(config, out, resume_from=None, show_progress=True):
                                         progress=progress, on_progress=lambda p, means: bar(p.done, **means),
                                         should_stop=stop, epoch=epoch)
                 except NonFiniteLoss as err:
-                    raise RunFailed(f"{err}. Try a lower --lr; the last good checkpoint is kept") from None
+                    raise RunFailed(f"{err}. Try a lower --lr; {kept}") from None
             seconds = time.perf_counter() - start
             if stop.signum is not None and progress.done < n:
                 save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch - 1, progress)
@@ -178,6 +195,7 @@ def fit(config, out, resume_from=None, show_progress=True):
             progress = None
             save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch)
             write_json(metrics, {"config": dataclasses.asdict(config), "epochs": history})
+            kept = f"the checkpoint of epoch {epoch} is kept in {checkpoint}"
             kl = f"  (recon {train['recon']:.2f} + kl {train['kl']:.2f})" if "kl" in train else ""
             print(f"epoch {epoch:3d}/{config.epochs}  train {train['loss']:.3f}{kl}  test {test['loss']:.3f}  "
                   f"{seconds:.1f} s  {record['samples_per_s']:.0f} img/s", flush=True)
@@ -185,6 +203,31 @@ def fit(config, out, resume_from=None, show_progress=True):
                 print(f"stopped after epoch {epoch}; checkpoint saved; {resume}")
                 raise Stopped(stop.signum)
     return model, data, history
+
+
+def command_line(script, *args):
+    """The command that runs the top-level `script` with `args`, as the user can type it here: with the
+    Python running now (a bare `python` may lack the requirements, which `make` installs into .venv),
+    and paths relative to the current folder where they lie inside it."""
+
+    def shortest(path):
+        relative = os.path.relpath(path)
+        return path if relative.startswith("..") else relative
+
+    return shlex.join([shortest(sys.executable), shortest(os.path.join(ROOT, script)), *args])
+
+
+def refuse_to_replace_a_run(out, script, resuming_from, overwrite):
+    """UsageError when `out` holds another run's checkpoint: a new run there would replace it
+    after its first epoch. Continuing that very checkpoint, or --overwrite, is allowed."""
+    existing = os.path.join(out, "checkpoint.npz")
+    if overwrite or not os.path.exists(existing):
+        return
+    if resuming_from and os.path.exists(resuming_from) and os.path.samefile(existing, resuming_from):
+        return
+    raise UsageError(f"--out {out} already holds a run ({existing}): continue it with "
+                     f"{command_line(script, '--resume', existing)}, or give another --out, "
+                     "or add --overwrite to replace it")
 
 
 def add_metrics(out, **entries):
@@ -231,11 +274,12 @@ def main(parser, model, finish=None, argv=None):
         resumed = None
         if "resume" in given:
             resumed = load_checkpoint(given["resume"])
-            config = make_config(model, given, resumed[1]["config"])
+            config = make_config(model, given, resumed.meta["config"])
             out = given.get("out", os.path.dirname(given["resume"]) or ".")
         else:
             config = make_config(model, given)
             out = given.get("out", default_out(parser.prog))
+        refuse_to_replace_a_run(out, config.kind.script, resumed and resumed.path, given.get("overwrite", False))
         prepare_out(out)
         net, data, history = fit(config, out, resumed,
                                  show_progress=progress_wanted(given.get("no_progress", False)))

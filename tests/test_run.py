@@ -3,6 +3,7 @@ learning, outputs, stopping and resuming, and every kind of bad input."""
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -130,8 +131,40 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_chec
     assert main("vae", [*DIGITS_FLAGS, "--epochs", "3", "--out", str(out)]) == 1
     message = capsys.readouterr().err
     assert "in epoch 2, between steps 1 and 10" in message and "lower --lr" in message
+    assert f"the checkpoint of epoch 1 is kept in {out / 'checkpoint.npz'}" in message
     _, meta = weights(out)
     assert meta["epoch"] == 1  # the last good epoch's checkpoint is kept
+
+
+def test_a_run_that_diverges_before_its_first_checkpoint_does_not_claim_one_is_kept(tmp_path, monkeypatch, capsys):
+    forward = VAE.forward
+    monkeypatch.setattr(VAE, "forward", lambda self, x, eps=None, rng=None: {  # as --lr 10 does, in epoch 1
+        k: v * float("nan") for k, v in forward(self, x, eps, rng).items()})
+    out = tmp_path / "diverged"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "2", "--out", str(out)]) == 1
+    message = capsys.readouterr().err
+    assert "in epoch 1" in message and "no checkpoint was written yet" in message and "is kept" not in message
+    assert not (out / "checkpoint.npz").exists()
+
+
+def test_a_new_run_does_not_replace_the_checkpoint_of_the_run_in_its_out_folder(tmp_path, capsys):
+    _, out, _ = train(tmp_path, epochs=2)
+    err = run_main(capsys, "vae", [*DIGITS_FLAGS, "--epochs", "1", "--out", str(out)])
+    assert f"--out {out} already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert len(err.splitlines()) == 1
+    assert weights(out)[1]["epoch"] == 2  # untouched
+    assert main("vae", ["--resume", str(out / "checkpoint.npz"), "--epochs", "3", "--no-progress"]) == 0  # its own
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+    assert weights(out)[1]["epoch"] == 1
+
+
+def test_resume_of_a_file_that_is_not_a_checkpoint_says_so_in_one_line(tmp_path, capsys):
+    (tmp_path / "notes.npz").write_text("not an archive at all\n")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    for path in (tmp_path / "notes.npz", tmp_path / "array.npy"):
+        err = run_main(capsys, "vae", ["--resume", str(path)])
+        assert "not a readable checkpoint" in err and len(err.splitlines()) == 1
+        assert "allow_pickle" not in err  # never invite unsafe loading
 
 
 @pytest.mark.parametrize("args, message", [
@@ -232,10 +265,14 @@ def test_sigterm_mid_epoch_saves_the_epoch_so_far_and_resumes_to_the_uninterrupt
     process.send_signal(signal.SIGTERM)
     rest = process.stdout.read()
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
-    assert f"resume with: python train_vae.py --resume {out / 'checkpoint.npz'}" in rest
     _, meta = weights(out)
     assert meta["epoch"] == 0 and 0 < meta["partial"]["step"] < 750  # part of epoch 1 was saved
-    assert main("vae", ["--resume", str(out / "checkpoint.npz"), "--no-progress"]) == 0
+    # The printed command, run as printed: with this Python (not a bare `python`, which may lack
+    # the requirements), from the same folder, and no PYTHONPATH.
+    printed = shlex.split(next(line for line in rest.splitlines() if "resume with: " in line).split("resume with: ")[1])
+    assert os.path.samefile(printed[0], sys.executable) and printed[2:] == ["--resume", str(out / "checkpoint.npz")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    assert subprocess.run([*printed, "--no-progress"], env=env, capture_output=True).returncode == 0
     expected, _ = weights(straight)
     resumed, _ = weights(out)
     for name in expected:
@@ -290,3 +327,12 @@ def test_log_likelihood_flag_writes_the_bounds_and_k1_is_minus_the_test_loss_shi
     assert bounds["1"]["nats"] == pytest.approx(expected, rel=0.02)
     assert bounds["1"]["bits_per_dim"] == pytest.approx(-bounds["1"]["nats"] / (64 * np.log(2)))
     assert "(the ELBO)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py"])
+def test_a_script_started_without_its_requirements_says_how_to_set_them_up(name):
+    # -S: this Python without its site-packages, as a system Python without the requirements.
+    done = subprocess.run([sys.executable, "-S", os.path.join(ROOT, name), "--help"], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "make venv" in done.stderr and len(done.stderr.strip().splitlines()) == 1
