@@ -2,18 +2,37 @@
 
 import pytest
 
+import standin
 from nn.backend import cupy_available, get_backend
+
+REAL_CUPY = cupy_available()  # asked before any test could put the stand-in in place
 
 
 def _backend_param(name):
     marks = []
-    if name == "cupy" and not cupy_available():
+    if name == "cupy" and not REAL_CUPY:
         marks.append(pytest.mark.skip(reason="cupy backend: CuPy is not installed or no GPU was found"))
+    if name == "cupy-standin" and REAL_CUPY:
+        marks.append(pytest.mark.skip(reason="the CuPy stand-in: a real CuPy and GPU are here, and tested instead"))
     return pytest.param(name, marks=marks, id=name)
 
 
-@pytest.fixture(params=[_backend_param(n) for n in ("numpy", "array_api_strict", "cupy")])
+@pytest.fixture(params=[_backend_param(n) for n in ("numpy", "array_api_strict", "cupy", "cupy-standin")])
 def xp(request):
     """The array namespace of each backend: NumPy always, array-api-strict to prove the
-    code uses only the standard (so it also runs on CuPy), CuPy where a GPU is present."""
-    return get_backend(request.param)
+    code uses only the standard (so it also runs on CuPy), CuPy where a GPU is present, and
+    where none is, the CuPy stand-in (tests/standin.py), which refuses what CuPy refuses."""
+    if request.param == "cupy-standin":
+        with standin.installed():
+            yield get_backend("cupy")
+    else:
+        yield get_backend(request.param)
+
+
+@pytest.fixture
+def gpu_standin():
+    """The CuPy stand-in in place for the test (skipped where a real CuPy and GPU are here)."""
+    if REAL_CUPY:
+        pytest.skip("a real CuPy and GPU are here: the cupy tests run on them instead")
+    with standin.installed() as cupy:
+        yield cupy
