@@ -59,6 +59,8 @@ def _show(ax, image, title):
 
 # ---------------------------------------------------------------------------- loss
 
+TRAIN_LABEL = "train (mean over the epoch, while it learns)"
+
 
 def save_loss_curve(epochs, path, title="Training loss"):
     """Train and test loss per image against epoch; for a VAE also the two terms of its loss.
@@ -74,8 +76,10 @@ def save_loss_curve(epochs, path, title="Training loss"):
     axes = fig.subplots(1, 2 if has_terms else 1, squeeze=False)
     with _figure_saved_to(path, fig):
         ax = axes[0, 0]
-        ax.plot(epoch, [r["train_loss"] for r in epochs], "-", label="train", **style)
-        ax.plot(epoch, [r["test_loss"] for r in epochs], "--", label="test", **style)
+        # The train loss is the running mean over each epoch, taken while the weights still change
+        # (why it sits above the test loss, measured at the epoch's end, in epoch 1).
+        ax.plot(epoch, [r["train_loss"] for r in epochs], "-", label=TRAIN_LABEL, **style)
+        ax.plot(epoch, [r["test_loss"] for r in epochs], "--", label="test (after the epoch)", **style)
         ax.set(xlabel="epoch", ylabel="loss per image", title=title)
         if has_terms:
             ax = axes[0, 1]

@@ -11,6 +11,9 @@ import importlib
 import os
 import sys
 
+from nn.backend import cupy_available
+
+REAL_CUPY = cupy_available()  # asked when the tests start, before the stand-in could be in place
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_gpu")
 # The stand-in's modules (cupy, cupy.linalg, cupy.cuda, ...) and array_api_compat's wrapper of them,
 # imported once and put back each time, so that a namespace cached by nn.backend stays the one in use.
