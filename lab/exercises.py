@@ -1,33 +1,61 @@
-"""The lab as exercises: which functions a student writes, the classic ways to get them wrong,
-and the workspace in which they are blanked.
+"""The lab as exercises: which functions a student writes, how each is checked, the classic
+ways to get it wrong, and the workspace in which they are blanked.
 
-The project's source carries no solution markers. EXERCISES names the functions (file,
-qualified name, order, the section of docs/derivations.md to read); `stub` blanks a body
-on the syntax tree, keeping the signature and docstring and leaving every other byte of
-the file as it is. MISTAKES is the library of classic wrong answers, each an edit of the
-reference source (a transposed dW, a missing 1/N, log std read as log variance, ...): the
-grader (apps/grade.py) runs each to recognise a student's gradient, and the tests plant
-each in a workspace.
+The project's source carries no solution markers. EXERCISES holds one record per function
+to write: its file and qualified name, the section of docs/derivations.md to read, its
+check, and its classic mistakes, each an edit of the reference source (a transposed dW, a
+missing 1/N, log std read as log variance, ...). `stub` blanks a body on the syntax tree,
+keeping the signature and docstring and leaving every other byte of the file as it is. The
+grader (lab/grading.py) runs each check, and each mistake to recognise a wrong answer; the
+tests plant each mistake in a workspace. Adding an exercise is adding one record.
 """
 
 import ast
 import os
 import shutil
 from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from models import VAE, AutoEncoder
+from nn import Dense, Generator, ReLU, Sigmoid, Tanh, gaussian_kl, gradcheck, losses
+from nn.backend import CHECK_DTYPE
+from nn.optim import Adam
 
 REFERENCE = ".reference"  # where a workspace keeps the original exercise files, for the grader
 SKIP = {".git", ".venv", ".pytest_cache", "__pycache__", "runs", "data", "exercises", REFERENCE}
+F64 = CHECK_DTYPE  # every check runs in NumPy float64, where centred differences are accurate
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A classic wrong answer: `edits` (reference text, wrong text) applied to the reference
+    function's source; `hint` is what the grader tells a student whose answer matches it."""
+
+    name: str
+    hint: str
+    edits: tuple
 
 
 @dataclass(frozen=True)
 class Exercise:
-    """One function to write. `section`: the heading of docs/derivations.md that derives it."""
+    """One function to write. `section`: the heading of docs/derivations.md that derives it.
+
+    check() -> (got, expected): dicts of arrays by name, what the function under test gives
+    and what it should give (computed independently, or by centred differences).
+    per_part: report the worst error of each part of a model ("encoder", "decoder", ...)
+    rather than of each of its parameters. mistakes: its classic wrong answers.
+    """
 
     order: int
     file: str
     qualname: str
     section: str
     teaches: str
+    check: Callable
+    per_part: bool = False
+    mistakes: tuple = ()
 
     @property
     def stub_message(self):
@@ -35,140 +63,298 @@ class Exercise:
                 f'"{self.section}", then write it here.')
 
 
+# --- What each exercise computes, and what it is checked against ---------------------------
+#
+# The functions are looked up on their modules (losses.mse, gradcheck.numerical_grad) when a
+# check runs, so that a check runs whichever version the grader has put in place.
+
+
+def numerical(f, wrt):
+    """{name: df/d wrt[name]} by centred differences, with the numerical_grad in place: the
+    reference, except while exercise 1 itself is graded."""
+    return {name: gradcheck.numerical_grad(f, x) for name, x in wrt.items()}
+
+
+def check_numerical_grad():
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    x_before = x.copy()
+    grad = gradcheck.numerical_grad(lambda: np.sum(np.sin(x) * c), x)
+    return {"grad": grad, "x afterwards": x}, {"grad": np.cos(x_before) * c, "x afterwards": x_before}
+
+
+def layer_check(make_layer, width_in, width_out):
+    """The check of a layer's backward: check_layer's two gradients of x: (5, width_in) and
+    of every parameter, named as the scoreboard shows them ("dx", "dW", "db")."""
+
+    def check():
+        rng = Generator(1)
+        layer = make_layer(rng)
+        x, dout = rng.normal((5, width_in), F64), rng.normal((5, width_out), F64)
+        result = gradcheck.check_layer(layer, x, dout)
+        return ({f"d{name}": g for name, g in result.analytic.items()},
+                {f"d{name}": g for name, g in result.numerical.items()})
+
+    return check
+
+
+def check_mse():
+    rng = np.random.default_rng(2)
+    x_hat, x = rng.uniform(0, 1, (4, 6)), rng.uniform(0, 1, (4, 6))
+    loss, dx_hat = losses.mse(x_hat, x)
+    return {"L": loss, "dx_hat": dx_hat}, {
+        "L": np.sum((x_hat - x) ** 2) / 4, **numerical(lambda: losses.mse(x_hat, x)[0], {"dx_hat": x_hat})}
+
+
+def check_bce():
+    rng = np.random.default_rng(3)
+    logits, x = rng.normal(size=(4, 6)), rng.uniform(0, 1, (4, 6))
+    loss, dlogits = losses.bce(logits, x)
+    p = 1 / (1 + np.exp(-logits))
+    return {"L": loss, "dlogits": dlogits}, {
+        "L": -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p)) / 4,
+        **numerical(lambda: losses.bce(logits, x)[0], {"dlogits": logits})}
+
+
+def check_gaussian_kl():
+    rng = np.random.default_rng(4)
+    mu, logvar = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    kl, dmu, dlogvar = losses.gaussian_kl(mu, logvar)
+    var = np.exp(logvar)  # KL(N(mu, var) || N(0, 1)) = (var + mu**2 - 1 - log var) / 2, averaged over the batch
+    return {"KL": kl, "dmu": dmu, "dlogvar": dlogvar}, {
+        "KL": np.sum(var + mu**2 - 1 - logvar) / 2 / 4,
+        **numerical(lambda: losses.gaussian_kl(mu, logvar)[0], {"dmu": mu, "dlogvar": logvar})}
+
+
+def check_adam():
+    grads = [[0.1, -0.2, 0.3], [0.5, 0.0, -0.1], [-0.3, 0.4, 0.2], [0.05, 0.05, -0.5]]
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 0.1  # a large eps, so that where it goes shows
+    params = {"p": np.array([1.0, 2.0, -1.0])}
+    opt = Adam(params, lr=lr, betas=(b1, b2), eps=eps)
+    for g in grads:
+        opt.step({"p": np.array(g)})
+    p, m, v = np.array([1.0, 2.0, -1.0]), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(np.array(grads), start=1):  # Kingma & Ba (2015), Algorithm 1, line by line
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        p = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return {"p": params["p"], "m": opt.state["m"]["p"], "v": opt.state["v"]["p"]}, {"p": p, "m": m, "v": v}
+
+
+# A model's checks: a draw (Generator(30)) where no gradient is within rounding of 0, nor a
+# ReLU within h of its kink, and a batch x: (4, 6) of pixels in [0, 1].
+
+
+def model_gradients(model, x, **noise):
+    """(got, expected): dL/dparam from the model's backward, and by centred differences of
+    the loss of the batch x. noise: fixed noise for forward (a VAE's eps), so that the loss
+    is a deterministic function of the parameters."""
+
+    def loss():
+        return model.forward(x, **noise)["loss"]
+
+    loss()
+    model.backward()
+    return model.grads, numerical(loss, model.params)
+
+
+def check_autoencoder():
+    model = AutoEncoder(6, (5,), 2, rng=Generator(30), dtype=F64)
+    return model_gradients(model, np.random.default_rng(6).uniform(0, 1, (4, 6)))
+
+
+def check_vae():
+    rng = Generator(30)
+    # The heads at full scale: at HEAD_SCALE's start, near the prior, the KL's gradients are near 0.
+    vae = VAE(6, (5,), 2, beta=0.5, head_scale=1.0, rng=rng, dtype=F64)
+    x, eps = np.random.default_rng(6).uniform(0, 1, (4, 6)), rng.normal((4, 2), F64)
+    got, expected = model_gradients(vae, x, eps=eps)
+    # And the dL/dmu and dL/dlogvar its backward keeps, against the loss written from mu and logvar onwards.
+    mu, logvar = vae.encode(x)
+
+    def loss():
+        z = mu + np.exp(0.5 * logvar) * eps
+        return vae.recon_loss.forward(vae.decoder.forward(z), x) + vae.beta * gaussian_kl(mu, logvar)[0]
+
+    return {"dmu": vae.dmu, "dlogvar": vae.dlogvar, **got}, {
+        **expected, **numerical(loss, {"dmu": mu, "dlogvar": logvar})}
+
+
 EXERCISES = (
-    Exercise(1, "nn/gradcheck.py", "numerical_grad", "Checking a gradient",
-             "the centred difference every other exercise is graded with"),
-    Exercise(2, "nn/layers.py", "Dense.backward", "Dense", "the chain rule through a matrix product"),
-    Exercise(3, "nn/layers.py", "ReLU.backward", "Activations", "an elementwise derivative"),
-    Exercise(4, "nn/layers.py", "Sigmoid.backward", "Activations", "a derivative in terms of the output"),
-    Exercise(5, "nn/layers.py", "Tanh.backward", "Activations", "the same, for tanh"),
-    Exercise(6, "nn/losses.py", "mse", "Mean squared error", "a loss and the 1/N of averaging over a batch"),
-    Exercise(7, "nn/losses.py", "bce", "Binary cross-entropy from logits",
-             "why a loss takes logits: the sigmoid's derivative cancels"),
-    Exercise(8, "nn/losses.py", "gaussian_kl", "KL divergence to the standard normal",
-             "the VAE's prior term, in logvar"),
-    Exercise(9, "nn/optim.py", "Adam.update", "Adam", "Algorithm 1, bias corrections included"),
-    Exercise(10, "models/autoencoder.py", "AutoEncoder.backward", "The autoencoder",
-             "a whole model's backward, composed from its layers'"),
-    Exercise(11, "models/vae.py", "VAE.backward", "The VAE and the reparameterisation trick",
-             "the reparameterisation gradient: two paths into mu and logvar"),
-)
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """A classic wrong answer to an exercise: `edits` (reference text, wrong text) applied to
-    the reference function's source; `hint` is what the grader tells a student whose
-    gradient matches it."""
-
-    exercise: str
-    name: str
-    hint: str
-    edits: tuple
-
-
-MISTAKES = (
-    Mistake("numerical_grad", "one-sided difference",
-            "your estimate is a one-sided difference (f(x + h) - f(x)) / h, whose error shrinks only like h: "
-            "the centred (f(x + h) - f(x - h)) / 2h errs like h**2",
-            (("x_flat[i] = x_i - h", "x_flat[i] = x_i"), ("/ (2 * h)", "/ h"))),
-    Mistake("numerical_grad", "divided by h", "your estimate is twice the derivative: f(x + h) - f(x - h) spans 2h",
-            (("/ (2 * h)", "/ h"),)),
-    Mistake("numerical_grad", "x not restored",
-            "x is left at x_i - h after each coordinate: put x_flat[i] = x_i back before the next one, "
-            "or every later coordinate is measured at the wrong point (and x is changed when you return)",
-            (("        x_flat[i] = x_i\n", ""),)),
-    Mistake("Dense.backward", "dW transposed",
-            "your dW is dout.T @ x, the transpose of dL/dW: dW[i, o] = sum_n x[n, i] dout[n, o], that is "
-            "x.T @ dout, of W's shape (in, out)",
-            (('self.grads["W"] = self.x.T @ dout', 'self.grads["W"] = dout.T @ self.x'),)),
-    Mistake("Dense.backward", "dW averaged",
-            "your dW is divided by the batch size: the loss already averages over the batch (its gradient "
-            "carries the 1/N), so a layer only sums over the rows",
-            (('self.grads["W"] = self.x.T @ dout', 'self.grads["W"] = self.x.T @ dout / dout.shape[0]'),)),
-    Mistake("Dense.backward", "db averaged",
-            "your db is the mean of dout over the batch: b is added to every row, so every row's gradient "
-            "reaches it in full: db = sum over n of dout",
-            (("xp.sum(dout, axis=0)", "xp.mean(dout, axis=0)"),)),
-    Mistake("ReLU.backward", "passes where x <= 0",
-            "your gradient flows where the input was negative and stops where it was positive: the other way round",
-            (("return dout * self.slope", "return dout * (1.0 - self.slope)"),)),
-    Mistake("ReLU.backward", "derivative left out",
-            "you return dout unchanged: ReLU's derivative is 0 where x <= 0, so the gradient stops there",
-            (("return dout * self.slope", "return dout"),)),
-    Mistake("Sigmoid.backward", "derivative y",
-            "you multiply by y: the sigmoid's derivative is y (1 - y) (y is exp's derivative, not the sigmoid's)",
-            (("return dout * self.y * (1.0 - self.y)", "return dout * self.y"),)),
-    Mistake("Tanh.backward", "1 - y",
-            "you multiply by 1 - y: tanh's derivative is 1 - tanh(x)**2 = 1 - y**2",
-            (("(1.0 - self.y * self.y)", "(1.0 - self.y)"),)),
-    Mistake("mse", "missing 1/N",
-            "your dx_hat lacks the 1/N: the loss averages over the N images of the batch, and so does its gradient",
-            (("diff *= 2.0 / divisor", "diff *= 2.0"),)),
-    Mistake("mse", "missing 2", "d/dx_hat (x_hat - x)**2 = 2 (x_hat - x): your dx_hat lacks the 2",
-            (("diff *= 2.0 / divisor", "diff *= 1.0 / divisor"),)),
-    Mistake("mse", "sign flipped", "your dx_hat points the wrong way: d/dx_hat (x_hat - x)**2 = +2 (x_hat - x)",
-            (("diff *= 2.0 / divisor", "diff *= -2.0 / divisor"),)),
-    Mistake("bce", "sign flipped", "your dlogits is x - p: it is p - x, with p = sigmoid(logits)",
-            (("dlogits = sigmoid(logits) - x", "dlogits = x - sigmoid(logits)"),)),
-    Mistake("bce", "missing 1/N", "your dlogits lacks the 1/N of averaging over the batch",
-            (("dlogits *= 1.0 / divisor", "dlogits *= 1.0"),)),
-    Mistake("bce", "sigmoid's derivative kept",
-            "you multiplied by the sigmoid's derivative p (1 - p): taken from the logits it cancels against the "
-            "1 / (p (1 - p)) of the log, leaving (p - x) / N",
-            (("dlogits = sigmoid(logits) - x",
-              "dlogits = (sigmoid(logits) - x) * sigmoid(logits) * (1.0 - sigmoid(logits))"),)),
-    Mistake("gaussian_kl", "logvar read as log std",
-            "your KL reads logvar as the log of the standard deviation (sigma = exp(logvar)); here logvar is "
-            "the log of the variance, sigma**2 = exp(logvar), as the sampler's std = exp(0.5 * logvar) assumes",
-            (("var = xp.exp(logvar)", "var = xp.exp(2.0 * logvar)"),
-             ("xp.sum(1.0 + logvar - mu * mu - var)", "xp.sum(1.0 + 2.0 * logvar - mu * mu - var)"),
-             ("dlogvar = (var - 1.0) * (0.5 / divisor)", "dlogvar = (var - 1.0) / divisor"))),
-    Mistake("gaussian_kl", "missing 1/2 in dlogvar",
-            "d/dlogvar of -(1 + logvar - exp(logvar)) / 2 is (exp(logvar) - 1) / 2: your dlogvar lacks the 1/2",
-            (("dlogvar = (var - 1.0) * (0.5 / divisor)", "dlogvar = (var - 1.0) / divisor"),)),
-    Mistake("gaussian_kl", "dmu sign flipped", "your dmu is -mu / N: d/dmu of mu**2 / 2 is +mu",
-            (("dmu = mu / divisor", "dmu = -mu / divisor"),)),
-    Mistake("Adam.update", "no bias correction",
-            "your steps have no bias correction: m and v start at 0 and underestimate the moments in the first "
-            "steps; Algorithm 1 divides them by (1 - b1**t) and (1 - b2**t)",
-            (("lr_t = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)", "lr_t = self.lr"),
-             ("eps_t = self.eps * (1.0 - b2**t) ** 0.5", "eps_t = self.eps"))),
-    Mistake("Adam.update", "eps inside the square root",
-            "your eps is inside the square root: Algorithm 1 adds it to sqrt(v_hat)",
-            (("xp.sqrt(v) + eps_t", "xp.sqrt(v + eps_t)"),)),
-    Mistake("Adam.update", "m rebound, not updated",
-            "m = ... makes a new array, and the optimiser's own m never changes: update it in place "
-            "(m *= b1; m += (1 - b1) * g)",
-            (("m *= b1\n        m += (1.0 - b1) * g", "m = b1 * m + (1.0 - b1) * g"),)),
-    Mistake("AutoEncoder.backward", "encoder left out",
-            "the encoder gets no gradient: decoder.backward returns dL/dz, which encoder.backward takes",
-            (("self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))",
-              "self.decoder.backward(self.recon_loss.backward())"),)),
-    Mistake("VAE.backward", "std read as exp(logvar)",
-            "your dlogvar is what std = exp(logvar) would give: the sampler uses std = exp(0.5 * logvar), "
-            "so dz/dlogvar = eps * 0.5 * std",
-            (("dz * self.eps * (0.5 * self.std)", "dz * self.eps * (self.std * self.std)"),)),
-    Mistake("VAE.backward", "missing 0.5",
-            "dz/dlogvar = eps * d std/dlogvar, and d exp(0.5 logvar)/dlogvar = 0.5 std: your dlogvar lacks the 0.5",
-            (("dz * self.eps * (0.5 * self.std)", "dz * self.eps * self.std"),)),
-    Mistake("VAE.backward", "beta dropped",
-            "the KL's gradients enter without beta: the loss is recon + beta * KL",
-            (("self.beta * self.dmu_kl", "self.dmu_kl"), ("self.beta * self.dlogvar_kl", "self.dlogvar_kl"))),
-    Mistake("VAE.backward", "KL path missing",
-            "mu and logvar reach the loss twice, through z and directly through the KL term: add the KL's gradients",
-            (("dmu = dz + self.beta * self.dmu_kl", "dmu = dz"),
-             ("dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl",
-              "dlogvar = dz * self.eps * (0.5 * self.std)"))),
-    Mistake("VAE.backward", "reparameterisation path missing",
-            "z = mu + std * eps depends on logvar through std: dlogvar needs dz * eps * 0.5 * std as well as the "
-            "KL's part",
-            (("dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl",
-              "dlogvar = self.beta * self.dlogvar_kl"),)),
-    Mistake("VAE.backward", "one head left out of dh",
-            "h feeds both heads, so dL/dh is the sum of what both heads' backward passes return",
-            (("dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)",
-              "self.logvar_head.backward(dlogvar)\n        dh = self.mu_head.backward(dmu)"),)),
+    Exercise(
+        order=1, file="nn/gradcheck.py", qualname="numerical_grad", section="Checking a gradient",
+        teaches="the centred difference every other exercise is graded with",
+        check=check_numerical_grad,
+        mistakes=(
+            Mistake("one-sided difference",
+                    "your estimate is a one-sided difference (f(x + h) - f(x)) / h, whose error shrinks only like h: "
+                    "the centred (f(x + h) - f(x - h)) / 2h errs like h**2",
+                    (("x_flat[i] = x_i - h", "x_flat[i] = x_i"), ("/ (2 * h)", "/ h"))),
+            Mistake("divided by h", "your estimate is twice the derivative: f(x + h) - f(x - h) spans 2h",
+                    (("/ (2 * h)", "/ h"),)),
+            Mistake("x not restored",
+                    "x is left at x_i - h after each coordinate: put x_flat[i] = x_i back before the next one, "
+                    "or every later coordinate is measured at the wrong point (and x is changed when you return)",
+                    (("        x_flat[i] = x_i\n", ""),)),
+        )),
+    Exercise(
+        order=2, file="nn/layers.py", qualname="Dense.backward", section="Dense",
+        teaches="the chain rule through a matrix product",
+        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), 4, 3),
+        mistakes=(
+            Mistake("dW transposed",
+                    "your dW is dout.T @ x, the transpose of dL/dW: dW[i, o] = sum_n x[n, i] dout[n, o], that is "
+                    "x.T @ dout, of W's shape (in, out)",
+                    (('self.grads["W"] = self.x.T @ dout', 'self.grads["W"] = dout.T @ self.x'),)),
+            Mistake("dW averaged",
+                    "your dW is divided by the batch size: the loss already averages over the batch (its gradient "
+                    "carries the 1/N), so a layer only sums over the rows",
+                    (('self.grads["W"] = self.x.T @ dout', 'self.grads["W"] = self.x.T @ dout / dout.shape[0]'),)),
+            Mistake("db averaged",
+                    "your db is the mean of dout over the batch: b is added to every row, so every row's gradient "
+                    "reaches it in full: db = sum over n of dout",
+                    (("xp.sum(dout, axis=0)", "xp.mean(dout, axis=0)"),)),
+        )),
+    Exercise(
+        order=3, file="nn/layers.py", qualname="ReLU.backward", section="Activations",
+        teaches="an elementwise derivative",
+        check=layer_check(lambda rng: ReLU(), 4, 4),
+        mistakes=(
+            Mistake("passes where x <= 0",
+                    "your gradient flows where the input was negative and stops where it was positive: the other way "
+                    "round",
+                    (("return dout * self.slope", "return dout * (1.0 - self.slope)"),)),
+            Mistake("derivative left out",
+                    "you return dout unchanged: ReLU's derivative is 0 where x <= 0, so the gradient stops there",
+                    (("return dout * self.slope", "return dout"),)),
+        )),
+    Exercise(
+        order=4, file="nn/layers.py", qualname="Sigmoid.backward", section="Activations",
+        teaches="a derivative in terms of the output",
+        check=layer_check(lambda rng: Sigmoid(), 4, 4),
+        mistakes=(
+            Mistake("derivative y",
+                    "you multiply by y: the sigmoid's derivative is y (1 - y) (y is exp's derivative, not the "
+                    "sigmoid's)",
+                    (("return dout * self.y * (1.0 - self.y)", "return dout * self.y"),)),
+        )),
+    Exercise(
+        order=5, file="nn/layers.py", qualname="Tanh.backward", section="Activations",
+        teaches="the same, for tanh",
+        check=layer_check(lambda rng: Tanh(), 4, 4),
+        mistakes=(
+            Mistake("1 - y",
+                    "you multiply by 1 - y: tanh's derivative is 1 - tanh(x)**2 = 1 - y**2",
+                    (("(1.0 - self.y * self.y)", "(1.0 - self.y)"),)),
+        )),
+    Exercise(
+        order=6, file="nn/losses.py", qualname="mse", section="Mean squared error",
+        teaches="a loss and the 1/N of averaging over a batch",
+        check=check_mse,
+        mistakes=(
+            Mistake("missing 1/N",
+                    "your dx_hat lacks the 1/N: the loss averages over the N images of the batch, and so does its "
+                    "gradient",
+                    (("diff *= 2.0 / divisor", "diff *= 2.0"),)),
+            Mistake("missing 2", "d/dx_hat (x_hat - x)**2 = 2 (x_hat - x): your dx_hat lacks the 2",
+                    (("diff *= 2.0 / divisor", "diff *= 1.0 / divisor"),)),
+            Mistake("sign flipped", "your dx_hat points the wrong way: d/dx_hat (x_hat - x)**2 = +2 (x_hat - x)",
+                    (("diff *= 2.0 / divisor", "diff *= -2.0 / divisor"),)),
+        )),
+    Exercise(
+        order=7, file="nn/losses.py", qualname="bce", section="Binary cross-entropy from logits",
+        teaches="why a loss takes logits: the sigmoid's derivative cancels",
+        check=check_bce,
+        mistakes=(
+            Mistake("sign flipped", "your dlogits is x - p: it is p - x, with p = sigmoid(logits)",
+                    (("dlogits = sigmoid(logits) - x", "dlogits = x - sigmoid(logits)"),)),
+            Mistake("missing 1/N", "your dlogits lacks the 1/N of averaging over the batch",
+                    (("dlogits *= 1.0 / divisor", "dlogits *= 1.0"),)),
+            Mistake("sigmoid's derivative kept",
+                    "you multiplied by the sigmoid's derivative p (1 - p): taken from the logits it cancels against "
+                    "the "
+                    "1 / (p (1 - p)) of the log, leaving (p - x) / N",
+                    (("dlogits = sigmoid(logits) - x",
+                      "dlogits = (sigmoid(logits) - x) * sigmoid(logits) * (1.0 - sigmoid(logits))"),)),
+        )),
+    Exercise(
+        order=8, file="nn/losses.py", qualname="gaussian_kl", section="KL divergence to the standard normal",
+        teaches="the VAE's prior term, in logvar",
+        check=check_gaussian_kl,
+        mistakes=(
+            Mistake("logvar read as log std",
+                    "your KL reads logvar as the log of the standard deviation (sigma = exp(logvar)); here logvar is "
+                    "the log of the variance, sigma**2 = exp(logvar), as the sampler's std = exp(0.5 * logvar) assumes",
+                    (("var = xp.exp(logvar)", "var = xp.exp(2.0 * logvar)"),
+                     ("xp.sum(1.0 + logvar - mu * mu - var)", "xp.sum(1.0 + 2.0 * logvar - mu * mu - var)"),
+                     ("dlogvar = (var - 1.0) * (0.5 / divisor)", "dlogvar = (var - 1.0) / divisor"))),
+            Mistake("missing 1/2 in dlogvar",
+                    "d/dlogvar of -(1 + logvar - exp(logvar)) / 2 is (exp(logvar) - 1) / 2: your dlogvar lacks the 1/2",
+                    (("dlogvar = (var - 1.0) * (0.5 / divisor)", "dlogvar = (var - 1.0) / divisor"),)),
+            Mistake("dmu sign flipped", "your dmu is -mu / N: d/dmu of mu**2 / 2 is +mu",
+                    (("dmu = mu / divisor", "dmu = -mu / divisor"),)),
+        )),
+    Exercise(
+        order=9, file="nn/optim.py", qualname="Adam.update", section="Adam",
+        teaches="Algorithm 1, bias corrections included",
+        check=check_adam,
+        mistakes=(
+            Mistake("no bias correction",
+                    "your steps have no bias correction: m and v start at 0 and underestimate the moments in the first "
+                    "steps; Algorithm 1 divides them by (1 - b1**t) and (1 - b2**t)",
+                    (("lr_t = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)", "lr_t = self.lr"),
+                     ("eps_t = self.eps * (1.0 - b2**t) ** 0.5", "eps_t = self.eps"))),
+            Mistake("eps inside the square root",
+                    "your eps is inside the square root: Algorithm 1 adds it to sqrt(v_hat)",
+                    (("xp.sqrt(v) + eps_t", "xp.sqrt(v + eps_t)"),)),
+            Mistake("m rebound, not updated",
+                    "m = ... makes a new array, and the optimiser's own m never changes: update it in place "
+                    "(m *= b1; m += (1 - b1) * g)",
+                    (("m *= b1\n        m += (1.0 - b1) * g", "m = b1 * m + (1.0 - b1) * g"),)),
+        )),
+    Exercise(
+        order=10, file="models/autoencoder.py", qualname="AutoEncoder.backward", section="The autoencoder",
+        teaches="a whole model's backward, composed from its layers'",
+        check=check_autoencoder, per_part=True,
+        mistakes=(
+            Mistake("encoder left out",
+                    "the encoder gets no gradient: decoder.backward returns dL/dz, which encoder.backward takes",
+                    (("self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))",
+                      "self.decoder.backward(self.recon_loss.backward())"),)),
+        )),
+    Exercise(
+        order=11, file="models/vae.py", qualname="VAE.backward", section="The VAE and the reparameterisation trick",
+        teaches="the reparameterisation gradient: two paths into mu and logvar",
+        check=check_vae, per_part=True,
+        mistakes=(
+            Mistake("std read as exp(logvar)",
+                    "your dlogvar is what std = exp(logvar) would give: the sampler uses std = exp(0.5 * logvar), "
+                    "so dz/dlogvar = eps * 0.5 * std",
+                    (("dz * self.eps * (0.5 * self.std)", "dz * self.eps * (self.std * self.std)"),)),
+            Mistake("missing 0.5",
+                    "dz/dlogvar = eps * d std/dlogvar, and d exp(0.5 logvar)/dlogvar = 0.5 std: your dlogvar lacks the "
+                    "0.5",
+                    (("dz * self.eps * (0.5 * self.std)", "dz * self.eps * self.std"),)),
+            Mistake("beta dropped",
+                    "the KL's gradients enter without beta: the loss is recon + beta * KL",
+                    (("self.beta * self.dmu_kl", "self.dmu_kl"), ("self.beta * self.dlogvar_kl", "self.dlogvar_kl"))),
+            Mistake("KL path missing",
+                    "mu and logvar reach the loss twice, through z and directly through the KL term: add the KL's "
+                    "gradients",
+                    (("dmu = dz + self.beta * self.dmu_kl", "dmu = dz"),
+                     ("dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl",
+                      "dlogvar = dz * self.eps * (0.5 * self.std)"))),
+            Mistake("reparameterisation path missing",
+                    "z = mu + std * eps depends on logvar through std: dlogvar needs dz * eps * 0.5 * std as well as "
+                    "the "
+                    "KL's part",
+                    (("dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl",
+                      "dlogvar = self.beta * self.dlogvar_kl"),)),
+            Mistake("one head left out of dh",
+                    "h feeds both heads, so dL/dh is the sum of what both heads' backward passes return",
+                    (("dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)",
+                      "self.logvar_head.backward(dlogvar)\n        dh = self.mu_head.backward(dmu)"),)),
+        )),
 )
 
 
@@ -208,14 +394,14 @@ def stub(source, exercise):
     return "".join(lines[:first] + [raise_line] + lines[last:])
 
 
-def with_mistake(source, mistake):
-    """`source` with `mistake`'s edits made inside its exercise's function: what a student
+def with_mistake(source, exercise, mistake):
+    """`source` with `mistake`'s edits made inside the exercise's function: what a student
     who made that mistake would have written."""
-    lines, first, last = _lines_of(source, mistake.exercise)
+    lines, first, last = _lines_of(source, exercise.qualname)
     body = "".join(lines[first:last])
     for old, new in mistake.edits:
         if body.count(old) != 1:
-            raise ValueError(f"mistake {mistake.name!r}: {old!r} is not in {mistake.exercise} exactly once")
+            raise ValueError(f"mistake {mistake.name!r}: {old!r} is not in {exercise.qualname} exactly once")
         body = body.replace(old, new)
     return "".join(lines[:first]) + body + "".join(lines[last:])
 

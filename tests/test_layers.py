@@ -18,7 +18,7 @@ def away_from_kink(x, xp, margin=0.1):
 
 
 def assert_layer_gradients(layer, x, rng, tol=TOL):
-    errors = check_layer(layer, x, rng.normal(tuple(layer.forward(x).shape), F64))
+    errors = check_layer(layer, x, rng.normal(tuple(layer.forward(x).shape), F64)).errors
     assert max(errors.values()) < tol, errors
 
 
@@ -66,9 +66,20 @@ class ScaledDense(Dense):
 def test_checker_catches_a_wrong_backward(broken):
     rng = Generator(3, np)
     layer = broken(4, 4, rng, dtype=F64)
-    errors = check_layer(layer, rng.normal((3, 4), F64), rng.normal((3, 4), F64))
+    errors = check_layer(layer, rng.normal((3, 4), F64), rng.normal((3, 4), F64)).errors
     assert errors["W"] > 1e-3, errors  # far above the tolerance
     assert errors["x"] < TOL and errors["b"] < TOL  # and it blames only W
+
+
+def test_check_layer_returns_both_gradients_for_its_caller_to_compare():
+    rng = Generator(3, np)
+    layer = TransposedDense(4, 4, rng, dtype=F64)
+    x, dout = rng.normal((3, 4), F64), rng.normal((3, 4), F64)
+    check = check_layer(layer, x, dout)
+    assert set(check.analytic) == set(check.numerical) == set(check.errors) == {"x", "W", "b"}
+    np.testing.assert_array_equal(check.analytic["W"], dout.T @ x)  # what backward gave
+    np.testing.assert_allclose(check.numerical["W"], x.T @ dout, rtol=1e-8)  # what dL/dW is
+    assert check.errors["W"] == rel_error(check.analytic["W"], check.numerical["W"])
 
 
 def test_rel_error_is_zero_for_equal_and_one_for_opposite():
