@@ -20,13 +20,13 @@ import numpy as np
 
 from models.base import INIT_SCHEMES
 from nn import Adam, Generator
-from nn.backend import backend_name, get_backend, to_backend, to_numpy
+from nn.backend import BackendError, backend_name, get_backend, to_backend, to_numpy
 
 from . import plots
 from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
                   bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
 from .config import TrainConfig, build_model, model_kind
-from .data import load_dataset
+from .data import DataError, load_dataset
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
 
@@ -280,9 +280,15 @@ def main(parser, model, finish=None, argv=None):
             config = make_config(model, given)
             out = given.get("out", default_out(parser.prog))
         refuse_to_replace_a_run(out, config.kind.script, resumed and resumed.path, given.get("overwrite", False))
+        created = not os.path.exists(out)
         prepare_out(out)
-        net, data, history = fit(config, out, resumed,
-                                 show_progress=progress_wanted(given.get("no_progress", False)))
+        try:
+            net, data, history = fit(config, out, resumed,
+                                     show_progress=progress_wanted(given.get("no_progress", False)))
+        except (DataError, BackendError):  # nothing ran: leave no empty folder behind
+            if created and not os.listdir(out):
+                os.rmdir(out)
+            raise
         write_figures(net, data, history, config, out, config.kind.name)
         if finish:
             finish(net, data, config, out)

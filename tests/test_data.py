@@ -1,10 +1,12 @@
-"""Tests for lab/data.py: the IDX reader, where load_dataset looks, the download, and digits.
+"""Tests for lab/data.py and lab/download.py: the IDX reader, the records, where load_dataset looks,
+the download, and digits.
 
 Every test but the last writes its own small IDX files into tmp_path, so the suite needs
 neither the network nor the real datasets. The last one reads the real FashionMNIST if it
 is on this machine; under CI=true its absence is a failure, not a skip.
 """
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -13,8 +15,10 @@ import struct
 import numpy as np
 import pytest
 
-from lab import data
-from lab.data import DATASETS, FILES, DataError, download_dataset, load_dataset, read_idx
+from lab import data, download
+from lab.data import DATASETS, DataError, download_dataset, load_dataset, read_idx
+
+FILES = tuple(data.dataset_source("fashion-mnist").files)  # the four IDX files, MNIST's names
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -52,23 +56,28 @@ def write_dataset(folder, n_train=5, n_test=3, seed=0, gz=(True, False, True, Fa
     return x_train, y_train, x_test, y_test
 
 
+def replace_source(monkeypatch, name, **changes):
+    """Swap the record `name` in data.SOURCES for a copy with `changes` (the records are frozen)."""
+    sources = tuple(dataclasses.replace(s, **changes) if s.name == name else s for s in data.SOURCES)
+    monkeypatch.setattr(data, "SOURCES", sources)
+
+
 @pytest.fixture
 def no_default_dirs(tmp_path, monkeypatch):
     """Point the project data folder and the system folders at empty places under tmp_path."""
-    monkeypatch.setattr(data, "PROJECT_DATA_DIR", tmp_path / "project" / "data")
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIRS", {"fashion-mnist": [tmp_path / "system"],
-                                                   "mnist": [tmp_path / "system"]})
+    monkeypatch.setattr(download, "PROJECT_DATA_DIR", tmp_path / "project" / "data")
+    for name in ("fashion-mnist", "mnist"):
+        replace_source(monkeypatch, name, system_dirs=(tmp_path / "system",))
     return tmp_path
 
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    """A folder served through file:// URLs holding the four .gz files, with their MD5s in data.MD5."""
+    """A folder served through file:// URLs holding the four .gz files, their MD5s in fashion-mnist's record."""
     folder = tmp_path / "server"
     arrays = write_dataset(folder, n_train=6, n_test=2, seed=1, gz=(True,) * 4)
-    md5 = {f"{stem}.gz": hashlib.md5((folder / f"{stem}.gz").read_bytes()).hexdigest() for stem in FILES}
-    monkeypatch.setitem(data.URLS, "fashion-mnist", folder.as_uri() + "/")
-    monkeypatch.setitem(data.MD5, "fashion-mnist", md5)
+    md5 = {stem: hashlib.md5((folder / f"{stem}.gz").read_bytes()).hexdigest() for stem in FILES}
+    replace_source(monkeypatch, "fashion-mnist", url=folder.as_uri() + "/", files=md5)
     return folder, arrays
 
 
@@ -185,7 +194,7 @@ def test_load_dataset_rejects_labels_out_of_range(tmp_path, no_default_dirs):
 def test_search_order(tmp_path, no_default_dirs):
     write_dataset(tmp_path / "system", n_train=3)
     assert load_dataset("fashion-mnist", download=False).x_train.shape[0] == 3
-    write_dataset(data.PROJECT_DATA_DIR / "fashion-mnist", n_train=4)
+    write_dataset(download.PROJECT_DATA_DIR / "fashion-mnist", n_train=4)
     assert load_dataset("fashion-mnist", download=False).x_train.shape[0] == 4  # project beats system
     write_dataset(tmp_path / "mine", n_train=5)
     assert load_dataset("fashion-mnist", data_dir=tmp_path / "mine", download=False).x_train.shape[0] == 5
@@ -193,27 +202,85 @@ def test_search_order(tmp_path, no_default_dirs):
 
 def test_named_data_dir_is_not_silently_replaced(tmp_path, no_default_dirs):
     write_dataset(tmp_path / "system")
+    (tmp_path / "mine").mkdir()
     with pytest.raises(DataError, match="not found") as info:
-        load_dataset("fashion-mnist", data_dir=tmp_path / "typo", download=False)
-    assert str(tmp_path / "typo") in str(info.value)
+        load_dataset("fashion-mnist", data_dir=tmp_path / "mine", download=False)
+    assert str(tmp_path / "mine") in str(info.value)
+
+
+@pytest.mark.parametrize("download_on", [False, True])
+def test_a_data_dir_that_does_not_exist_is_said_first(tmp_path, no_default_dirs, monkeypatch, download_on):
+    replace_source(monkeypatch, "fashion-mnist", url=(tmp_path / "offline").as_uri() + "/")
+    typo = tmp_path / "typo"
+    with pytest.raises(DataError) as info:
+        load_dataset("fashion-mnist", data_dir=typo, download=download_on)
+    message = str(info.value)
+    assert message.startswith(f"--data-dir {typo}: no such folder")
+    assert len(message.splitlines()) == 1
+    assert "sudo apt-get install dataset-fashion-mnist" in message and "--dataset digits" in message
+    assert str(download.PROJECT_DATA_DIR / "fashion-mnist") in message  # where leaving --data-dir out looks
+    assert ("download into it failed: could not fetch" in message) == download_on
+    assert not typo.exists()  # the failed download took its folder away again
+
+
+def test_a_data_dir_that_lacks_the_files_gets_every_way(tmp_path, no_default_dirs):
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DataError) as info:
+        load_dataset("fashion-mnist", data_dir=tmp_path / "mine", download=False)
+    message = str(info.value)
+    assert "no such folder" not in message
+    assert message.startswith("the fashion-mnist dataset was not found")
+    assert "--data-dir DIR" in message and "--dataset digits" in message and len(message.splitlines()) == 6
 
 
 def test_a_location_needs_all_four_files(tmp_path, no_default_dirs):
     write_dataset(tmp_path / "system", n_train=3)
-    write_dataset(data.PROJECT_DATA_DIR / "fashion-mnist", n_train=4)
-    (data.PROJECT_DATA_DIR / "fashion-mnist" / "t10k-labels-idx1-ubyte").unlink()
+    write_dataset(download.PROJECT_DATA_DIR / "fashion-mnist", n_train=4)
+    (download.PROJECT_DATA_DIR / "fashion-mnist" / "t10k-labels-idx1-ubyte").unlink()
     assert load_dataset("fashion-mnist", download=False).x_train.shape[0] == 3
 
 
 def test_corrupt_file_found_is_reported_not_skipped(tmp_path, no_default_dirs):
     write_dataset(tmp_path / "system")
-    folder = data.PROJECT_DATA_DIR / "fashion-mnist"
+    folder = download.PROJECT_DATA_DIR / "fashion-mnist"
     write_dataset(folder)
     path = folder / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(DataError, match="corrupt gzip") as info:
         load_dataset("fashion-mnist", download=False)
     assert str(path) in str(info.value)
+
+
+def test_a_new_dataset_is_one_record(tmp_path, no_default_dirs, monkeypatch):
+    """Nothing outside the record knows a dataset: its files, scale and class names come from it."""
+    tiny = data.DatasetSource(name="tiny", class_names=("a", "b", "c"), scale=1 / 3, load=data.load_idx_files,
+                              files={"tr-x": "", "tr-y": "", "te-x": "", "te-y": ""})  # no url: no MD5s
+    monkeypatch.setattr(data, "SOURCES", (*data.SOURCES, tiny))
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.integers(0, 4, size=(4, 2, 3), dtype=np.uint8), np.zeros((2, 2, 3), np.uint8)
+    y_train, y_test = np.array([0, 1, 2, 2], np.uint8), np.array([1, 0], np.uint8)
+    (tmp_path / "tiny").mkdir()
+    for stem, array in zip(tiny.files, (x_train, y_train, x_test, y_test)):
+        write(tmp_path / "tiny" / stem, idx_bytes(array))
+
+    ds = load_dataset("tiny", data_dir=tmp_path / "tiny", download=False)
+    assert ds.name == "tiny" and ds.scale == 1 / 3 and ds.class_names == ("a", "b", "c")
+    assert ds.image_shape == (2, 3) and ds.x_train.shape == (4, 6)
+    np.testing.assert_array_equal(ds.y_train, y_train)
+    write(tmp_path / "tiny" / "te-y", idx_bytes(np.array([3, 0], np.uint8)))
+    with pytest.raises(DataError, match="label 3 is out of range 0..2"):  # three classes, from the record
+        load_dataset("tiny", data_dir=tmp_path / "tiny", download=False)
+    with pytest.raises(DataError, match="nothing to download for 'tiny'"):
+        download_dataset("tiny", tmp_path / "elsewhere")
+    with pytest.raises(DataError) as info:
+        load_dataset("tiny", download=True)
+    assert "tr-x, tr-y, te-x, te-y" in str(info.value) and "apt-get" not in str(info.value)
+
+
+def test_datasets_are_the_names_of_the_records():
+    assert DATASETS == tuple(source.name for source in data.SOURCES) == ("fashion-mnist", "mnist", "digits")
+    for source in data.SOURCES:
+        assert 0 < source.scale <= 1 and len(source.class_names) == 10
 
 
 def test_unknown_name():
@@ -236,11 +303,12 @@ def test_download_then_load(tmp_path, no_default_dirs, server):
 
 def test_download_goes_to_project_folder_by_default(tmp_path, no_default_dirs, server):
     load_dataset("fashion-mnist", download=True)
-    assert (data.PROJECT_DATA_DIR / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").is_file()
+    assert (download.PROJECT_DATA_DIR / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").is_file()
 
 
 def test_download_rejects_wrong_checksum(tmp_path, server, monkeypatch):
-    monkeypatch.setitem(data.MD5["fashion-mnist"], "train-labels-idx1-ubyte.gz", "0" * 32)
+    files = dict(data.dataset_source("fashion-mnist").files, **{"train-labels-idx1-ubyte": "0" * 32})
+    replace_source(monkeypatch, "fashion-mnist", files=files)
     dest = tmp_path / "new" / "dest"
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: checksum mismatch"):
         download_dataset("fashion-mnist", dest)
@@ -259,7 +327,7 @@ def test_download_is_atomic(tmp_path, server, monkeypatch):
         assert not final.exists()  # writing goes to a temporary name
         raise DataError(f"could not fetch {url}: connection reset")
 
-    monkeypatch.setattr(data, "_fetch", fetch_then_drop)
+    monkeypatch.setattr(download, "fetch", fetch_then_drop)
     with pytest.raises(DataError, match="connection reset"):
         download_dataset("fashion-mnist", dest)
     assert not (tmp_path / "new").exists()  # nothing left behind, not even the new folders
@@ -269,28 +337,28 @@ def test_download_keeps_verified_files(tmp_path, server, monkeypatch):
     dest = tmp_path / "dest"
     download_dataset("fashion-mnist", dest)
     fetched = []
-    monkeypatch.setattr(data, "_fetch", lambda url, out: fetched.append(url))
+    monkeypatch.setattr(download, "fetch", lambda url, out: fetched.append(url))
     download_dataset("fashion-mnist", dest)
     assert fetched == []
 
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "mnist"])
 def test_failed_download_lists_every_way(tmp_path, no_default_dirs, monkeypatch, name):
-    monkeypatch.setitem(data.URLS, name, (tmp_path / "offline").as_uri() + "/")
+    replace_source(monkeypatch, name, url=(tmp_path / "offline").as_uri() + "/")
     with pytest.raises(DataError) as info:
         load_dataset(name, download=True)
     message = str(info.value)
     assert "--data-dir DIR" in message
-    assert str(data.PROJECT_DATA_DIR / name) in message
+    assert str(download.PROJECT_DATA_DIR / name) in message
     assert "could not fetch" in message and "train-images-idx3-ubyte.gz" in message  # the reason
     assert "--dataset digits" in message
     assert ("sudo apt-get install dataset-fashion-mnist" in message) == (name == "fashion-mnist")
     assert len(message.splitlines()) <= 6
-    assert not data.PROJECT_DATA_DIR.exists()
+    assert not download.PROJECT_DATA_DIR.exists()
 
 
 def test_download_false_does_not_fetch(no_default_dirs, monkeypatch):
-    monkeypatch.setattr(data, "_fetch", lambda url, out: pytest.fail("fetched with download=False"))
+    monkeypatch.setattr(download, "fetch", lambda url, out: pytest.fail("fetched with download=False"))
     with pytest.raises(DataError, match="(?s)apt-get install dataset-fashion-mnist.*download is turned off"):
         load_dataset("fashion-mnist", download=False)
 

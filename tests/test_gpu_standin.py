@@ -81,3 +81,14 @@ def test_a_script_started_as_a_process_runs_on_the_standin(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "cupy backend" in done.stdout
+
+
+def test_the_grader_grades_the_project_correct_with_the_gpu_backend_chosen(gpu_standin, monkeypatch):
+    # A student on a GPU machine sets VAE_BACKEND=cupy for training: grading must not depend on it
+    # (its checks run in float64 NumPy), nor trip over a device array anywhere on the way.
+    from lab import grading
+
+    monkeypatch.setenv("VAE_BACKEND", "cupy")
+    results = grading.grade()
+    assert [r.status for r in results] == ["correct"] * len(results), [(r.exercise.qualname, r.message)
+                                                                          for r in results if r.status != "correct"]

@@ -216,6 +216,12 @@ def test_resume_of_an_incompatible_checkpoint_names_the_mismatch(tmp_path, capsy
     assert "does not fit this model: parameter 'encoder.0.W'" in run_main(capsys, "vae", ["--resume", checkpoint])
 
 
+def test_a_run_without_its_data_leaves_no_empty_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    err = run_main(capsys, "vae", ["--data-dir", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert "no such folder" in err and not out.exists()
+
+
 def test_unknown_backend_in_the_environment_is_a_clear_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("VAE_BACKEND", "tpu")
     assert "unknown $VAE_BACKEND 'tpu'" in run_main(capsys, "vae", ["--dataset", "digits", "--out", str(tmp_path)])
