@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv vae ae pca augment bench test exercises grade clean
+.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ augment: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench.py $(ARGS)
+
+quality: $(INSTALLED)
+	$(BIN)/python quality.py $(ARGS)
+
+# On a machine with an NVIDIA GPU (or a hosted notebook's): the CuPy tests, a short training run
+# and the benchmark, on the GPU, with their figures. CuPy itself comes from requirements-gpu.txt.
+gpu-check: $(INSTALLED)
+	@$(BIN)/python -c "import cupy" 2>/dev/null || { echo "make gpu-check: CuPy is not installed in $(VENV): $(BIN)/pip install cupy-cuda12x (CUDA 12) or cupy-cuda13x (CUDA 13)" >&2; exit 2; }
+	$(BIN)/python -m pytest -q -k "cupy and not standin" -p no:cacheprovider
+	$(BIN)/python train_vae.py --backend cupy --epochs 3 --out runs/gpu-check/train_vae --overwrite --no-progress
+	$(BIN)/python bench.py --backend cupy --epochs 3 --warmup 1 --out runs/gpu-check/bench --no-progress
 
 # The lab as exercises: write them to exercises/ (or OUT=folder), then, in that folder, make grade.
 exercises: $(INSTALLED)

@@ -1,4 +1,4 @@
-"""The lab's VAE once more, in PyTorch with autograd: the reference bench.py measures against.
+"""The lab's VAE once more, in PyTorch with autograd: the reference bench.py and quality.py measure against.
 
 Read it beside models/vae.py. The forward pass is the same, line for line: trunk, the two
 heads, z = mu + std * eps with std = exp(0.5 * logvar), decoder, summed squared error
@@ -14,15 +14,21 @@ import torch
 from torch import nn
 
 
-class TorchVAE(nn.Module):
-    """input_dim -> hidden -> (mu, logvar) in R^latent_dim; latent_dim -> hidden -> input_dim, sigmoid."""
+def mlp(sizes):
+    """Linear layers sizes[0] -> sizes[1] -> ..., a ReLU after each: models/base.py's mlp."""
+    return [layer for n_in, n_out in zip(sizes, sizes[1:]) for layer in (nn.Linear(n_in, n_out), nn.ReLU())]
 
-    def __init__(self, input_dim=784, hidden=512, latent_dim=2):
+
+class TorchVAE(nn.Module):
+    """input_dim -> hidden... -> (mu, logvar) in R^latent_dim; latent_dim -> reversed(hidden)... -> input_dim,
+    sigmoid. The widths are a TrainConfig's (lab/config.py), as models.VAE's are."""
+
+    def __init__(self, input_dim=784, hidden=(512,), latent_dim=2):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU())
-        self.mu = nn.Linear(hidden, latent_dim)
-        self.logvar = nn.Linear(hidden, latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim), nn.Sigmoid())
+        self.encoder = nn.Sequential(*mlp((input_dim, *hidden)))
+        self.mu = nn.Linear(hidden[-1], latent_dim)
+        self.logvar = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = nn.Sequential(*mlp((latent_dim, *reversed(hidden), input_dim))[:-1], nn.Sigmoid())
 
     def forward(self, x, eps=None):
         """The loss terms of a batch x: (N, input_dim), as models.VAE.forward returns them.

@@ -1,13 +1,18 @@
-"""The benchmark: the GEMM-limit arithmetic, a tiny run of each worker, and its errors."""
+"""The benchmark: the GEMM-limit arithmetic, the kinds as records, the workers, a tiny run of each kind, its errors."""
 
-import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
 
-from apps import bench
-from apps.bench import BenchConfig, Product, gemm_seconds, main, run_benchmark, step_products, steps_per_epoch
+from apps.bench import main
+from lab import bench
+from lab.bench import (KINDS, BenchConfig, Kind, Product, format_table, gemm_seconds, kind_named, ratios,
+                       run_benchmark, select_kinds, step_products, steps_per_epoch, summarise)
+from lab.cli import RunFailed, UsageError
+from lab.data import DataError
+from lab.workers import THREAD_VARIABLES, thread_env
 from models import VAE, AutoEncoder
 from nn import Generator
 from nn.backend import cupy_available
@@ -49,7 +54,7 @@ def test_ratios_pair_the_epochs_of_each_round_not_the_medians():
     # Round 3 was slow for ours, round 2 for PyTorch: each round's own ratio cancels that.
     results = {"ours": {"measured": [1.0, 4.0, 5.0]}, "torch": {"measured": [2.0, 5.0, 4.5]},
                "gemm": {"skipped": "not asked for"}}
-    r = bench.ratios(results)
+    r = ratios(results)
     assert set(r) == {"ours/torch"}
     assert r["ours/torch"]["rounds"] == pytest.approx([0.5, 0.8, 5.0 / 4.5])
     assert r["ours/torch"]["median"] == pytest.approx(0.8)  # the ratio of the medians, 4 / 4.5, is 0.89
@@ -63,6 +68,103 @@ def test_gemm_seconds_times_the_products_and_counts_their_flops():
     assert flops == 2 * 2 * 3 * 4 + 2 * 2 * 5 * 6
 
 
+# --- The kinds are records: made-up ones go through the same code -------------------------
+
+
+class Steady:
+    """A made-up training kind: a loss that falls by one an epoch, a test loss one above it."""
+
+    def __init__(self, config, data, xp):
+        self.losses, self.info = iter(range(100, 0, -1)), {"version": "steady 1.0"}
+
+    def epoch(self):
+        self.loss = next(self.losses)
+        return {"loss": self.loss}
+
+    def test_loss(self):
+        return self.loss + 1.0
+
+
+class Clock:
+    """A made-up bound that times itself: 7 seconds an epoch, whatever the clock says."""
+
+    def __init__(self, config, data, xp):
+        self.info = {"version": "clock", "flops": 14e9}
+
+    def epoch(self):
+        return {"seconds": 7.0}
+
+
+class Exploding:
+    def __init__(self, config, data, xp):
+        raise RuntimeError("a bug in a trainer")
+
+
+class NoData:
+    def __init__(self, config, data, xp):
+        raise DataError("no such dataset here")
+
+
+def note(kind, result):
+    return f"note of {kind.label}"
+
+
+STEADY = Kind("a", "Alpha", Steady, note)
+CLOCK = Kind("b", "Beta", Clock, note, trains=False, times_itself=True, counts_flops=True)
+MADE_UP = (STEADY, CLOCK, Kind("c", "Gamma", Steady, note, needs="no_such_module_here"))
+
+
+def test_a_made_up_kind_is_run_summarised_and_tabulated_from_its_record_alone(capsys):
+    kinds, skipped = select_kinds(kinds=MADE_UP)
+    assert kinds == [STEADY, CLOCK]
+    assert skipped == {"c": {"skipped": "Gamma is not installed (it is optional: pip install no_such_module_here)"}}
+    config = BenchConfig(dataset="digits", epochs=2, warmup=1, threads=1)
+    results = run_benchmark(config, kinds, log=lambda line: None)
+    a, b = results["a"], results["b"]
+    assert [r["loss"] for r in a["epochs"]] == [100, 99, 98] and a["test_loss"] == 99.0  # the last epoch's
+    assert a["peak_rss_mb"] >= a["libraries_rss_mb"] > 0 and a["images"] == 1500
+    assert b["measured"] == [7.0, 7.0] and b["seconds"] == 7.0  # its own seconds, not the clock's
+    assert b["gflops_per_s"] == pytest.approx(2.0) and "peak_rss_mb" not in b and "test_loss" not in b
+    table = format_table(config, {**results, **skipped}, MADE_UP)
+    assert "Alpha (steady 1.0, cpu)" in table and "Gamma" in table and "skipped: Gamma is not installed" in table
+    assert "Alpha / Beta: " in table and "note of Alpha\nnote of Beta" in table
+    assert set(ratios(results, MADE_UP)) == {"a/b"}
+
+
+def test_a_trainer_that_raises_stops_its_worker_as_a_run_failure_and_bad_input_as_a_usage_error():
+    with pytest.raises(RunFailed, match="the Boom worker stopped with exit status 1"):
+        run_benchmark(TINY, [Kind("boom", "Boom", Exploding, note)], log=lambda line: None)
+    with pytest.raises(UsageError, match="^no such dataset here$"):
+        run_benchmark(TINY, [Kind("nodata", "NoData", NoData, note)], log=lambda line: None)
+
+
+def test_summarise_adds_what_the_record_says_the_kind_reports():
+    setup, finish = {"images": 10, "flops": 4e9}, {"peak_rss_mb": 50.0}
+    records = [{"seconds": 4.0, "test_loss": 3.0}, {"seconds": 1.0, "test_loss": 2.0}, {"seconds": 2.0, "test_loss": 1.0}]
+    trains = summarise(STEADY, setup, records, finish, warmup=1)
+    assert trains["measured"] == [1.0, 2.0] and trains["seconds"] == 1.5 and trains["samples_per_s"] == 10 / 1.5
+    assert (trains["test_loss"], trains["peak_rss_mb"]) == (1.0, 50.0) and "gflops_per_s" not in trains
+    bound = summarise(CLOCK, setup, records, finish, warmup=1)
+    assert bound["gflops_per_s"] == pytest.approx(4 / 1.5) and "test_loss" not in bound and "peak_rss_mb" not in bound
+
+
+def test_kind_named_finds_the_record_or_names_the_kinds_there_are():
+    assert kind_named("gemm") is KINDS[2]
+    with pytest.raises(ValueError, match="unknown kind 'tf': choose from ours, torch, gemm"):
+        kind_named("tf")
+
+
+def test_thread_env_sets_the_thread_variables_inside_and_restores_them_after(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with thread_env(3):
+        assert all(os.environ[name] == "3" for name in THREAD_VARIABLES)
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
+
+
+# --- The real kinds, and the script ------------------------------------------------------
+
+
 def _check_trainer(result):
     assert result["seconds"] > 0 and result["samples_per_s"] > 0
     assert result["samples_per_s"] == pytest.approx(result["images"] / result["seconds"])
@@ -71,7 +173,7 @@ def _check_trainer(result):
 
 
 def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "torch_installed", lambda: False)
+    monkeypatch.setattr(bench, "installed", lambda module: False)
     argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1", "--out", str(tmp_path)]
     assert main(argv) == 0
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -90,21 +192,31 @@ def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_p
     assert (tmp_path / "seconds_per_epoch.png").stat().st_size > 1000
 
 
+def test_skip_leaves_a_kind_out_of_the_run_and_the_results(tmp_path, capsys):
+    argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1", "--skip", "torch,gemm",
+            "--out", str(tmp_path)]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert set(saved["results"]) == {"ours"} and saved["ratios"] == {} and saved["config"]["skip"] == ["torch", "gemm"]
+
+
+def test_the_torch_twin_has_the_widths_of_the_lab_config():
+    pytest.importorskip("torch", reason="PyTorch is an optional reference for the benchmark")
+    from models.torch_vae import TorchVAE
+
+    lab = BenchConfig().train_config()
+    twin, ours = TorchVAE(10, (8, 6), 3), VAE(10, (8, 6), 3, rng=Generator(0))
+    assert sorted(tuple(p.shape) for p in twin.parameters()) == sorted(
+        tuple(p.shape)[::-1] if p.ndim == 2 else tuple(p.shape) for p in ours.params.values())  # torch: (out, in)
+    assert [m.out_features for m in TorchVAE(64, lab.hidden, lab.latent_dim).modules()
+            if hasattr(m, "out_features")] == [512, 2, 2, 512, 64]
+
+
 def test_the_torch_worker_trains_the_same_network():
     pytest.importorskip("torch", reason="PyTorch is an optional reference for the benchmark")
-    result = run_benchmark(TINY, kinds=["torch"], log=lambda line: None)["torch"]
+    result = run_benchmark(TINY, kinds=[kind_named("torch")], log=lambda line: None)["torch"]
     _check_trainer(result)
     assert result["threads"] == 1
-
-
-def test_epochs_run_concurrently_learn_exactly_what_they_learn_in_turn():
-    pytest.importorskip("torch", reason="PyTorch is an optional reference for the benchmark")
-    lines, config = [], dataclasses.replace(TINY, epochs=2)
-    in_turn = run_benchmark(config, kinds=["ours", "torch"], log=lambda line: None)
-    at_once = run_benchmark(config, kinds=["ours", "torch"], log=lines.append, concurrently=True)
-    for kind in ("ours", "torch"):
-        assert [r["test_loss"] for r in at_once[kind]["epochs"]] == [r["test_loss"] for r in in_turn[kind]["epochs"]]
-    assert lines[0].startswith("epoch 1: test loss ours ") and "PyTorch" in lines[0]
 
 
 @pytest.mark.skipif(cupy_available(), reason="CuPy and a GPU are present: the cupy backend works here")
@@ -116,26 +228,9 @@ def test_cupy_backend_without_a_gpu_is_a_one_line_error_and_exit_status_2(capsys
     assert err.startswith("bench.py: error: the cupy backend needs") and err.count("\n") == 1
 
 
-def test_quality_mode_writes_the_test_loss_of_each_epoch_and_seed(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "torch_installed", lambda: False)
-    argv = ["--quality", "--dataset", "digits", "--epochs", "2", "--seeds", "0,1", "--threads", "1", "--out",
-            str(tmp_path)]
-    assert main(argv) == 0
-    saved = json.loads((tmp_path / "quality.json").read_text())
-    curves = saved["test_loss"]["ours"]
-    assert saved["seeds"] == [0, 1] and len(curves) == 2 and all(len(c) == 2 for c in curves)
-    assert curves[0] != curves[1]  # two seeds, two runs
-    assert curves[0][1] < curves[0][0]  # it learns
-    table = (tmp_path / "quality.md").read_text()
-    mean = (curves[0][1] + curves[1][1]) / 2
-    sd = abs(curves[0][1] - curves[1][1]) / 2 ** 0.5  # of two: |a - b| / sqrt(2)
-    assert (f"| 2 | {mean:.2f} ± {sd:.2f} ({min(curves[0][1], curves[1][1]):.2f} - "
-            f"{max(curves[0][1], curves[1][1]):.2f}) |") in table
-    assert (tmp_path / "quality.png").stat().st_size > 1000
-
-
-def test_quality_table_gives_the_difference_of_the_means():
-    table = bench.quality_table({"ours": [[3.0, 2.0], [5.0, 4.0]], "torch": [[4.0, 2.5], [4.0, 2.5]]})
-    assert "| 1 | 4.00 ± 1.41 (3.00 - 5.00) | 4.00 ± 0.00 (4.00 - 4.00) | +0.00 |" in table
-    assert "| 2 | 3.00 ± 1.41 (2.00 - 4.00) | 2.50 ± 0.00 (2.50 - 2.50) | +0.50 |" in table
-    assert "| 1 | 3.00 |" in bench.quality_table({"ours": [[3.0]]})  # one seed: no spread to give
+def test_quality_flag_is_a_one_line_pointer_to_quality_py(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quality"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python quality.py" in err

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPTS = ("train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py")
+SCRIPTS = ("train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py", "quality.py")
 # What each package may import from the project: only what lies below it in apps -> lab -> models -> nn.
 ALLOWED = {"apps": {"lab", "models", "nn"}, "lab": {"models", "nn"}, "models": {"nn"}, "nn": set()}
 
