@@ -92,3 +92,13 @@ def test_the_grader_grades_the_project_correct_with_the_gpu_backend_chosen(gpu_s
     results = grading.grade()
     assert [r.status for r in results] == ["correct"] * len(results), [(r.exercise.qualname, r.message)
                                                                           for r in results if r.status != "correct"]
+
+
+def test_the_benchmark_runs_on_the_standin_in_its_worker_processes(tmp_path):
+    # Each kind runs in a spawned process of its own: the stand-in must be what those import as cupy.
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "bench.py"), "--backend", "cupy", "--dataset", "digits",
+                           "--epochs", "1", "--warmup", "0", "--skip", "torch", "--out", str(tmp_path), "--no-progress"],
+                          env=standin.subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert results["ours"]["version"].startswith("cupy") and results["gemm"]["version"] == "cupy matmul"
