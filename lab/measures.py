@@ -1,8 +1,8 @@
 """What Part One measures: how far an autoencoder's code and decoder land from PCA's.
 
-Plain NumPy and SciPy on host arrays, used by compare_pca.py (apps/compare_pca.py) and the
+Plain NumPy and SciPy on host arrays, used by lab/compare.py (compare_pca.py) and the
 Part One notebook. Each function's docstring says what its number means; the module
-docstring of apps/compare_pca.py says why each is measured.
+docstring of lab/compare.py says why each is measured.
 """
 
 import numpy as np
