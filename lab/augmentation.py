@@ -33,7 +33,7 @@ from nn.backend import get_backend, to_backend, to_numpy
 
 from . import plots
 from .cli import UsageError, prepare_out
-from .config import build_model, lab_config
+from .config import build_model, config_from, lab_config
 from .data import Dataset, load_dataset
 from .files import write_json, write_text
 from .train import apply_in_batches, evaluate, train_epoch
@@ -68,9 +68,7 @@ QUICK = dict(dataset="digits", ns=(10, 30), seeds=(0, 1), hidden=(64,), steps=30
 def study_config(given, quick=False, **fixed):
     """AugmentConfig from `given` (parsed flags, a dict: None is a flag not given) over QUICK's
     settings if `quick`, then `fixed`."""
-    fields = {f.name for f in dataclasses.fields(AugmentConfig)}
-    given = {k: v for k, v in given.items() if k in fields and v is not None}
-    return AugmentConfig(**{**(QUICK if quick else {}), **given, **fixed})
+    return config_from(AugmentConfig, given, QUICK if quick else None, **fixed)
 
 
 # ------------------------------------------------------------------------------ the data

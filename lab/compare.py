@@ -90,8 +90,7 @@ DATASET_DEFAULTS = {"digits": {"epochs": 100, "batch_size": 64, "linear_lr": 1e-
 def default_config(dataset, given=None, **fixed):
     """CompareConfig for `dataset`: its own defaults where it has them, under the values `given`
     (parsed flags, a dict: None is a flag not given), under `fixed`."""
-    given = {k: v for k, v in (given or {}).items() if v is not None}
-    return config_from(CompareConfig, {**DATASET_DEFAULTS.get(dataset, {}), **given}, dataset=dataset, **fixed)
+    return config_from(CompareConfig, given or {}, DATASET_DEFAULTS.get(dataset), dataset=dataset, **fixed)
 
 
 # ------------------------------------------------------------------------------ the records

@@ -83,8 +83,10 @@ def lab_config(**changes):
     return TrainConfig(**changes)
 
 
-def config_from(cls, given, **fixed):
+def config_from(cls, given, defaults=None, **fixed):
     """A `cls` (a dataclass) from `given` (parsed flags, a dict): the entries that name one of its
-    fields and are not None, then `fixed`. The one way from a command line to a config."""
+    fields and are not None (a flag not given), over `defaults` (a dict: a dataset's or a quick
+    mode's own settings, under the flags), then `fixed`. The one way from a command line to a config."""
     fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{**{k: v for k, v in given.items() if k in fields and v is not None}, **fixed})
+    chosen = {k: v for k, v in given.items() if k in fields and v is not None}
+    return cls(**{**(defaults or {}), **chosen, **fixed})

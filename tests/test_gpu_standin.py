@@ -102,3 +102,26 @@ def test_the_benchmark_runs_on_the_standin_in_its_worker_processes(tmp_path):
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     assert results["ours"]["version"].startswith("cupy") and results["gemm"]["version"] == "cupy matmul"
+
+
+def test_compare_pca_runs_on_the_standin(gpu_standin, tmp_path):
+    from apps import compare_pca
+
+    out = tmp_path / "pca"
+    assert exit_status(compare_pca.main, ["--dataset", "digits", "--epochs", "3", "--backend", "cupy", "--out",
+                                          str(out), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["backend"] == "cupy" and set(results["methods"]) == {"pca", "linear_ae", "ae", "vae"}
+    for figure in ("embeddings", "reconstructions", "manifolds", "interpolations"):
+        assert (out / f"{figure}.png").exists(), figure
+
+
+def test_augment_quick_runs_on_the_standin(gpu_standin, tmp_path):
+    from apps import augment
+
+    out = tmp_path / "augment"
+    assert exit_status(augment.main, ["--quick", "--n", "10", "--seeds", "0", "--backend", "cupy", "--out",
+                                      str(out)]) == 0
+    accuracy = json.loads((out / "results.json").read_text())["accuracy"]
+    assert set(accuracy) == {"real", "shift", "cvae", "m1"}
+    assert (out / "accuracy.png").exists() and (out / "cvae_samples.png").exists()
