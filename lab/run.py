@@ -25,7 +25,7 @@ from nn.backend import BackendError, backend_name, get_backend, to_backend, to_n
 from . import plots
 from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
                   bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
-from .config import TrainConfig, build_model, model_kind
+from .config import TrainConfig, build_model, config_from, model_kind
 from .data import DataError, load_dataset
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
@@ -61,12 +61,9 @@ def build_parser(prog, description, add_flags=None):
 
 
 def make_config(model, given, resumed_config=None):
-    """The run's TrainConfig from the flags `given`, or from a checkpoint's config."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    settings = {k: v for k, v in given.items() if k in fields}
+    """The run's TrainConfig from the flags `given`, over a checkpoint's config when resuming."""
     if resumed_config is None:
-        backend = backend_name_from(settings.pop("backend", None))
-        return TrainConfig(model=model, backend=backend, **settings)
+        return config_from(TrainConfig, given, model=model, backend=backend_name_from(given.get("backend")))
     saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]),
                  log_likelihood=tuple(resumed_config.get("log_likelihood", ())))
     if saved["model"] != model:
@@ -74,12 +71,12 @@ def make_config(model, given, resumed_config=None):
         raise UsageError(f"the checkpoint is of a {theirs.name}, and {ours.script} trains a {ours.name}: "
                          f"continue it with {theirs.script} --resume")
     for name in TrainConfig.ARCHITECTURE:
-        if name in settings and settings[name] != saved[name]:
+        if name in given and given[name] != saved[name]:
             raise UsageError(
-                f"the checkpoint was trained with --{name.replace('_', '-')} {saved[name]}, not {settings[name]}: "
+                f"the checkpoint was trained with --{name.replace('_', '-')} {saved[name]}, not {given[name]}: "
                 "leave the flag out to continue it"
             )
-    return TrainConfig(**{**saved, **settings})
+    return config_from(TrainConfig, given, saved)
 
 
 def save_checkpoint(path, config, model, optimizer, rng, history, epoch, progress=None):
