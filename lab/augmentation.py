@@ -39,11 +39,14 @@ from .files import write_json, write_text
 from .train import apply_in_batches, evaluate, train_epoch
 
 
+LAB = lab_config()  # the lab's run (lab/config.py): its VAE is the M1 model, and the conditional VAE's shape
+
+
 @dataclasses.dataclass
 class AugmentConfig:
     """The study's settings; the defaults take about ten minutes on a 2-core CPU."""
 
-    dataset: str = "fashion-mnist"
+    dataset: str = LAB.dataset
     data_dir: str | None = None
     ns: tuple = (10, 30, 100, 300, 1000)  # labelled images per class
     seeds: tuple = (0, 1, 2)  # each: its own labelled subset, initial weights and noise
@@ -53,8 +56,8 @@ class AugmentConfig:
     lr: float = 1e-3
     extra: int = 4  # shifted copies, or generated images, per labelled image
     max_shift: int = 2  # pixels, each way
-    cvae_hidden: tuple = (512,)  # the lab's VAE, conditioned on the class
-    cvae_latent: int = 2
+    cvae_hidden: tuple = LAB.hidden  # the lab's VAE, conditioned on the class
+    cvae_latent: int = LAB.latent_dim
     cvae_steps: int = 3000
     cvae_lr: float = 1e-3  # a larger step than the lab's 5e-4: it gets far fewer steps
     m1_epochs: int = 10  # of the lab's VAE (lab.config.lab_config: its lr and batch) over all training images
