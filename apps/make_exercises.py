@@ -11,7 +11,8 @@ import os
 import sys
 
 from lab.cli import UsageError, run_main
-from lab.exercises import EXERCISES, make_workspace
+from lab.exercises import EXERCISES
+from lab.workspace import make_workspace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +26,7 @@ def main(argv=None):
 
     def body():
         try:
-            files = make_workspace(ROOT, args.out)
+            files = make_workspace(ROOT, args.out, EXERCISES)
         except FileExistsError as err:
             raise UsageError(str(err)) from None
         print(f"wrote the lab to {args.out}/, with {len(EXERCISES)} functions to write in {len(files)} files:")

@@ -1,18 +1,14 @@
-"""The lab as exercises: which functions a student writes, how each is checked, the classic
-ways to get it wrong, and the workspace in which they are blanked.
+"""The lab as exercises: which functions a student writes, how each is checked, and the classic
+ways to get it wrong (the workspace in which they are blanked is lab/workspace.py).
 
 The project's source carries no solution markers. EXERCISES holds one record per function
 to write: its file and qualified name, the section of docs/derivations.md to read, its
 check, and its classic mistakes, each an edit of the reference source (a transposed dW, a
-missing 1/N, log std read as log variance, ...). `stub` blanks a body on the syntax tree,
-keeping the signature and docstring and leaving every other byte of the file as it is. The
+missing 1/N, log std read as log variance, ...). The
 grader (lab/grading.py) runs each check, and each mistake to recognise a wrong answer; the
 tests plant each mistake in a workspace. Adding an exercise is adding one record.
 """
 
-import ast
-import os
-import shutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,8 +19,8 @@ from nn import Dense, Generator, ReLU, Sigmoid, Tanh, gaussian_kl, gradcheck, lo
 from nn.backend import CHECK_DTYPE
 from nn.optim import Adam
 
-REFERENCE = ".reference"  # where a workspace keeps the original exercise files, for the grader
-SKIP = {".git", ".venv", ".pytest_cache", "__pycache__", "runs", "data", "exercises", REFERENCE}
+from .workspace import body_lines
+
 F64 = CHECK_DTYPE  # every check runs in NumPy float64, where centred differences are accurate
 
 
@@ -366,72 +362,13 @@ def find(qualname):
     raise KeyError(f"no exercise {qualname!r}: the exercises are {', '.join(e.qualname for e in EXERCISES)}")
 
 
-def function_node(tree, qualname):
-    """The FunctionDef of `qualname` ("f" or "Class.method") in a module's syntax tree."""
-    scope = tree
-    for part in qualname.split("."):
-        scope = next((node for node in scope.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
-                      and node.name == part), None)
-        if scope is None:
-            raise KeyError(f"{qualname} is not defined in this file")
-    return scope
-
-
-def _lines_of(source, qualname):
-    """(lines, first, last): the file's lines, and lines[first:last], the function's body after its docstring."""
-    node = function_node(ast.parse(source), qualname)
-    has_docstring = ast.get_docstring(node) is not None
-    first = node.body[0].end_lineno if has_docstring else node.body[0].lineno - 1
-    return source.splitlines(keepends=True), first, node.end_lineno
-
-
-def stub(source, exercise):
-    """`source` with the body of the exercise's function, after its docstring, replaced by
-    one `raise NotImplementedError(<its stub message>)`; every other line as it was."""
-    lines, first, last = _lines_of(source, exercise.qualname)
-    indent = lines[first][:len(lines[first]) - len(lines[first].lstrip())]
-    raise_line = f"{indent}raise NotImplementedError({exercise.stub_message!r})\n"
-    return "".join(lines[:first] + [raise_line] + lines[last:])
-
-
 def with_mistake(source, exercise, mistake):
     """`source` with `mistake`'s edits made inside the exercise's function: what a student
     who made that mistake would have written."""
-    lines, first, last = _lines_of(source, exercise.qualname)
+    lines, first, last = body_lines(source, exercise.qualname)
     body = "".join(lines[first:last])
     for old, new in mistake.edits:
         if body.count(old) != 1:
             raise ValueError(f"mistake {mistake.name!r}: {old!r} is not in {exercise.qualname} exactly once")
         body = body.replace(old, new)
     return "".join(lines[:first]) + body + "".join(lines[last:])
-
-
-def make_workspace(root, out):
-    """Copy the project at `root` to `out` with every exercise's body stubbed, and the original
-    exercise files under out/.reference/ for the grader. Returns the stubbed files."""
-    if os.path.exists(out) and os.listdir(out):
-        raise FileExistsError(f"{out} already exists and is not empty: it may hold a student's work; "
-                              "give another folder, or remove it first")
-    target = os.path.abspath(out)
-
-    def ignore(folder, names):  # what a workspace does not need, and the workspace itself if it lies inside root
-        return [n for n in names if n in SKIP or n.endswith(".pyc") or os.path.abspath(os.path.join(folder, n)) == target]
-
-    shutil.copytree(root, out, ignore=ignore, dirs_exist_ok=True)
-    by_file = {}
-    for exercise in EXERCISES:
-        by_file.setdefault(exercise.file, []).append(exercise)
-    for file, exercises in by_file.items():
-        with open(os.path.join(root, file)) as f:
-            source = f.read()
-        os.makedirs(os.path.dirname(os.path.join(out, REFERENCE, file)), exist_ok=True)
-        with open(os.path.join(out, REFERENCE, file), "w") as f:
-            f.write(source)
-        for exercise in exercises:
-            source = stub(source, exercise)
-        with open(os.path.join(out, file), "w") as f:
-            f.write(source)
-    venv = os.path.join(root, ".venv")
-    if os.path.isdir(venv) and not os.path.exists(os.path.join(out, ".venv")):
-        os.symlink(os.path.abspath(venv), os.path.join(out, ".venv"))  # the same packages, installed once
-    return sorted(by_file)

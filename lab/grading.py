@@ -23,7 +23,8 @@ import numpy as np
 from nn.backend import to_numpy
 from nn.gradcheck import TOLERANCE, rel_error
 
-from .exercises import EXERCISES, REFERENCE, function_node, with_mistake
+from .exercises import EXERCISES, with_mistake
+from .workspace import REFERENCE, function_node
 
 JSON_VERSION = 1  # of the --json layout: bumped only if a course's autograder would have to change
 ROOT = "."  # the folder graded: a workspace, or the project itself

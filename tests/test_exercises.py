@@ -10,7 +10,8 @@ import pytest
 
 from apps import grade, make_exercises
 from lab import grading
-from lab.exercises import EXERCISES, REFERENCE, make_workspace, stub, with_mistake
+from lab.exercises import EXERCISES, with_mistake
+from lab.workspace import REFERENCE, make_workspace, stub
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXERCISE_FILES = sorted({e.file for e in EXERCISES})
@@ -19,7 +20,7 @@ EXERCISE_FILES = sorted({e.file for e in EXERCISES})
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     out = tmp_path_factory.mktemp("lab") / "exercises"
-    make_workspace(ROOT, str(out))
+    make_workspace(ROOT, str(out), EXERCISES)
     return out
 
 
