@@ -10,10 +10,13 @@ import argparse
 import sys
 
 try:  # these import the student's files: one that does not even import is said so, in one line
+    from lab import run
     from lab.cli import UsageError, run_main
+    from lab.config import MODEL_KINDS
     from lab.exercises import EXERCISES, find
     from lab.files import write_json
     from lab.grading import TOLERANCE, grade, in_workspace, json_report
+    from lab.needs import exercises_used
 except Exception as err:  # a SyntaxError, or a name used before it exists
     where = f" ({err.filename}, line {err.lineno})" if isinstance(err, SyntaxError) else ""
     sys.exit(f"python -m apps.grade: error: the code does not import{where}: {type(err).__name__}: {err}")
@@ -43,14 +46,17 @@ def main(argv=None):
     p.add_argument("exercises", nargs="*", metavar="EXERCISE",
                    help="only these, by number or name (default: all), e.g. 2 or Dense.backward")
     p.add_argument("--json", metavar="FILE", help="also write the scoreboard as JSON, for a course's autograder")
-    p.add_argument("--before-training", action="store_true",
-                   help="what `make vae` runs first: in a workspace, train only once every exercise is correct")
-    args = p.parse_args(argv)
+    p.add_argument("--before-training", metavar="MODEL", choices=[k.key for k in MODEL_KINDS],
+                   help="what `make vae` and `make ae` run first: in a workspace, train MODEL only once the "
+                        "exercises it uses are correct; the training flags follow after --")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)  # after --: the training script's own flags
+    args, training_flags = p.parse_args(argv[:cut]), argv[cut + 1:]
 
     def body():
-        chosen = [select(name) for name in args.exercises] or list(EXERCISES)
         if args.before_training:
-            return before_training()
+            return before_training(args.before_training, training_flags)
+        chosen = [select(name) for name in args.exercises] or list(EXERCISES)
         results = grade(chosen)
         print(scoreboard(results))
         if args.json:
@@ -70,18 +76,22 @@ def select(name):
         raise UsageError(f"{err.args[0]}; or give a number from 1 to {len(EXERCISES)}") from None
 
 
-def before_training():
-    """In a workspace: say whether the VAE will train on the student's own code, or stop."""
+def before_training(model, training_flags):
+    """In a workspace: say whether `model` (a ModelKind key), trained with `training_flags`, will
+    train on the student's own code, or stop. Only the exercises its training step uses count."""
     if not in_workspace():
         return
-    results = grade()
+    given, _ = run.build_parser("", "").parse_known_args(training_flags)  # --loss decides; other flags do not
+    config = run.make_config(model, vars(given))
+    results = grade(exercises_used(config))
     open_ones = [r for r in results if r.status != "correct"]
+    name = config.kind.name
     if open_ones:
-        print(f"{len(open_ones)} of {len(results)} exercises are not correct yet "
+        print(f"{len(open_ones)} of the {len(results)} exercises the {name} uses are not correct yet "
               f"({', '.join(r.exercise.qualname for r in open_ones)}): `make grade` shows where they stand. "
-              "The VAE trains on your code once all are.", file=sys.stderr)
+              f"The {name} trains on your code once they are.", file=sys.stderr)
         sys.exit(1)
-    print(f"all {len(results)} exercises correct: the VAE trains on your own code")
+    print(f"all {len(results)} exercises the {name} uses are correct: it trains on your own code")
 
 
 if __name__ == "__main__":
