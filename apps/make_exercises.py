@@ -1,9 +1,12 @@
 """python -m apps.make_exercises (`make exercises`): the lab as a workspace for a student.
 
-It copies the project to a folder (default exercises/) with the body of every function of
-lab/exercises.py replaced by a stub that names its exercise and the section of
-docs/derivations.md to read. In that folder, `make grade` grades what is written so far,
-and `make vae`, once every exercise is correct, trains the VAE on the student's own code.
+It copies the project to a folder (default exercises/) as the student's edition: the body of
+every function of lab/exercises.py replaced by a stub that names its exercise and the section
+of docs/derivations.md to read, and the answers left out of the docstrings beside them and of
+docs/derivations.md, whose sections become questions to answer on paper (lab/workspace.py
+says how; the originals stay in the folder's .reference/, for the grader). In that folder,
+`make grade` grades what is written so far, and `make vae`, once the exercises the VAE uses
+are correct, trains it on the student's own code.
 """
 
 import argparse
@@ -32,6 +35,7 @@ def main(argv=None):
         print(f"wrote the lab to {args.out}/, with {len(EXERCISES)} functions to write in {len(files)} files:")
         for e in EXERCISES:
             print(f"  {e.order:2d}. {e.qualname:22s} {e.file:22s} {e.teaches}")
+        print(f"derive each in {args.out}/docs/derivations.md: its questions are there, the answers left to you")
         print(f"next: cd {args.out} && make grade   (the scoreboard; `make vae` trains on your code once all pass)")
 
     return run_main(p, body)

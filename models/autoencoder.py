@@ -51,5 +51,9 @@ class AutoEncoder(Model):
         return {"loss": recon, "recon": recon}
 
     def backward(self):
-        """Fill self.grads with dloss/dparam for the batch of the last forward."""
+        """Fill self.grads with dloss/dparam for the batch of the last forward.
+
+        Each part's backward takes the gradient of its output and returns that of its input,
+        filling its layers' grads: recon_loss.backward() takes none and returns dL/dlogits.
+        """
         self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))

@@ -10,9 +10,11 @@ Forward, for a batch x: (N, D), with latent size J and hidden width H:
     x_hat  = sigmoid(decoder(z))             (N, D)
     loss   = recon(x_hat, x) + beta * KL(N(mu, std**2) || N(0, I))      per image
 
-Backward (derived in docs/derivations.md, "The VAE and the reparameterisation trick"):
-eps is a constant given to the network, so z is a plain differentiable function of
-mu and logvar:
+The backward runs through these steps in reverse (docs/derivations.md, "The VAE and the
+reparameterisation trick"), with eps a constant given to the network.
+
+Derived in docs/derivations.md, "The VAE and the reparameterisation trick": eps is a constant,
+so z is a plain differentiable function of mu and logvar:
 
     dz      = decoder.backward(dlogits)
     dmu     = dz                     + beta * dKL/dmu      (dz/dmu = 1)
@@ -120,6 +122,9 @@ class VAE(Model):
 
         Keeps self.dmu and self.dlogvar: (N, latent_dim), dloss/dmu and dloss/dlogvar, the
         gradients the heads receive (part of the contract: the grader checks them too).
+        What forward kept for it: self.eps and self.std, (N, latent_dim), of the sampling step,
+        and self.dmu_kl, self.dlogvar_kl, the KL's own gradients (gaussian_kl's). Every part's
+        backward must run (recon_loss, decoder, both heads, encoder): each fills its own grads.
         """
         # 1. The reconstruction term, back through the decoder to the code z.
         dz = self.decoder.backward(self.recon_loss.backward())

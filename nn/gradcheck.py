@@ -1,12 +1,14 @@
 """Checking a backward pass against the definition of the derivative.
 
-numerical_grad estimates df/dx one coordinate at a time with centred differences,
+numerical_grad estimates df/dx one coordinate at a time, from f evaluated a step h to
+either side of x. The smaller h, the closer the estimate comes to the derivative, until
+rounding pulls the other way: f is only known to about 1e-16 * |f|, and dividing by a
+small step magnifies that. For losses of size 1 to 100 in float64, h = 1e-4 balances the two.
 
-    df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2h),
+Derived in docs/derivations.md, "Checking a gradient": the centred difference, whose error
+shrinks like h**2 (a one-sided difference's only like h),
 
-whose error shrinks like h**2 (a one-sided difference only like h). Rounding pulls the
-other way: f is only known to about 1e-16 * |f|, and dividing by 2h magnifies that. For
-losses of size 1 to 100 in float64, h = 1e-4 balances the two.
+    df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2h).
 
 How close is close enough, stated here once and used by every test: a backward passes
 when the largest elementwise relative error (rel_error) is below TOLERANCE = 1e-6. A
@@ -23,11 +25,12 @@ TOLERANCE = 1e-6
 
 
 def numerical_grad(f, x, h=1e-4):
-    """Centred-difference estimate of df/dx.   x: any shape; returns an array of x's shape.
+    """Finite-difference estimate of df/dx.   x: any shape; returns an array of x's shape.
 
     f: a function of no arguments returning a scalar, which reads `x`. Each coordinate
     of `x` is nudged in place, f is evaluated, and the coordinate is restored, so x is
-    unchanged afterwards. Use float64: in float32, rounding swamps the difference.
+    unchanged afterwards. h: the step, the caller's to choose. Use float64: in float32,
+    rounding swamps the difference.
     """
     xp = namespace(x)
     grad = xp.zeros_like(x)

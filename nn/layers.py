@@ -3,7 +3,8 @@
 Every layer follows one protocol:
   forward(x)      computes y and keeps on `self` what backward needs;
   backward(dout)  takes dout = dL/dy, returns dx = dL/dx, and fills `self.grads`
-                  (dL/dparam) with the same keys as `self.params`.
+                  (dL/dparam) with the same keys as `self.params`. It leaves dout
+                  as it was: the caller may still need it.
 Gradients are overwritten, never accumulated, so there is nothing to zero between steps.
 The derivation of every backward is in docs/derivations.md, in the names used here.
 """
@@ -57,8 +58,10 @@ class Dense(Layer):
     """Fully connected layer, y = x @ W + b.
 
     x: (N, in_features), W: (in_features, out_features), b: (out_features,), y: (N, out_features).
-    Backward: dW = x.T @ dout, db = sum_n dout, dx = dout @ W.T  (docs/derivations.md, "Dense").
-    `input_grad = False` skips dx: the first layer of a network never needs it.
+    backward(dout: (N, out_features)) fills grads "W" and "b" and returns dx: (N, in_features);
+    `input_grad = False` skips dx (returns None): the first layer of a network never needs it.
+
+    Derived in docs/derivations.md, "Dense": dW = x.T @ dout, db = sum_n dout, dx = dout @ W.T.
     """
 
     def __init__(self, in_features, out_features, rng, init="he", dtype=TRAIN_DTYPE):
@@ -94,8 +97,10 @@ class Dense(Layer):
 class ReLU(Layer):
     """y = max(x, 0), elementwise.  x, y: (N, D).
 
-    dx = dout * slope, with slope = 1.0 where x > 0, else 0.0: the derivative, kept by
-    forward as floats (docs/derivations.md, "Activations", says why it is not a select).
+    forward keeps slope = 1.0 where x > 0, else 0.0, as floats; backward(dout) returns dx: (N, D).
+
+    Derived in docs/derivations.md, "Activations" (which says why slope is floats, not a select):
+    dx = dout * slope, for slope is the derivative.
     """
 
     def forward(self, x):
@@ -138,7 +143,12 @@ def sigmoid(x):
 
 
 class Sigmoid(Layer):
-    """y = sigmoid(x) = 1 / (1 + exp(-x)).  x, y: (N, D).  dx = dout * y * (1 - y)."""
+    """y = sigmoid(x) = 1 / (1 + exp(-x)).  x, y: (N, D).
+
+    forward keeps y; backward(dout) returns dx: (N, D).
+
+    Derived in docs/derivations.md, "Activations": dx = dout * y * (1 - y).
+    """
 
     def forward(self, x):
         self.y = sigmoid(x)
@@ -149,7 +159,12 @@ class Sigmoid(Layer):
 
 
 class Tanh(Layer):
-    """y = tanh(x).  x, y: (N, D).  dx = dout * (1 - y**2)."""
+    """y = tanh(x).  x, y: (N, D).
+
+    forward keeps y; backward(dout) returns dx: (N, D).
+
+    Derived in docs/derivations.md, "Activations": dx = dout * (1 - y**2).
+    """
 
     def forward(self, x):
         self.y = namespace(x).tanh(x)

@@ -23,7 +23,10 @@ def _divisor(x, reduction):
 def mse(x_hat, x, reduction="sum"):
     """Squared error L = 1/N sum_{n,d} (x_hat - x)**2.   x_hat, x: (N, D).
 
-    Returns (L, dx_hat) with dx_hat = 2 (x_hat - x) / N.
+    Returns (L, dx_hat): L a 0-d array, dx_hat = dL/dx_hat: (N, D). N is _divisor(x, reduction),
+    which is N * D for reduction="mean". x_hat and x are left as they were.
+
+    Derived in docs/derivations.md, "Mean squared error": dx_hat = 2 (x_hat - x) / N.
     """
     xp = namespace(x_hat, x)
     divisor = _divisor(x, reduction)
@@ -37,8 +40,11 @@ def bce(logits, x, reduction="sum"):
     """Binary cross-entropy of targets x in [0, 1] against p = sigmoid(logits).  logits, x: (N, D).
 
     L = 1/N sum -[x log p + (1 - x) log(1 - p)], computed from the logits as
-    max(l, 0) - l x + log(1 + exp(-|l|)), which never takes the log of 0 nor overflows.
-    Returns (L, dlogits) with dlogits = (sigmoid(logits) - x) / N.
+    max(l, 0) - l x + log(1 + exp(-|l|)) (bce_terms, below), which never takes the log of 0
+    nor overflows. Returns (L, dlogits): L a 0-d array, dlogits = dL/dlogits: (N, D).
+    N is _divisor(x, reduction), as for mse.
+
+    Derived in docs/derivations.md, "Binary cross-entropy from logits": dlogits = (sigmoid(logits) - x) / N.
     """
     divisor = _divisor(x, reduction)
     loss = namespace(logits, x).sum(bce_terms(logits, x)) / divisor
@@ -56,8 +62,12 @@ def bce_terms(logits, x):
 def gaussian_kl(mu, logvar, reduction="sum"):
     """KL( N(mu, exp(logvar)) || N(0, I) ), in closed form.   mu, logvar: (N, J).
 
-    KL = -1/2 * 1/N sum_{n,j} (1 + logvar - mu**2 - exp(logvar)).
-    Returns (KL, dmu, dlogvar) with dmu = mu / N and dlogvar = (exp(logvar) - 1) / (2N).
+    KL = -1/2 * 1/N sum_{n,j} (1 + logvar - mu**2 - exp(logvar)), logvar the log of the variance.
+    Returns (KL, dmu, dlogvar): KL a 0-d array, dmu = dKL/dmu and dlogvar = dKL/dlogvar: (N, J).
+    N is _divisor(mu, reduction), as for mse.
+
+    Derived in docs/derivations.md, "KL divergence to the standard normal":
+    dmu = mu / N and dlogvar = (exp(logvar) - 1) / (2N).
     """
     xp = namespace(mu, logvar)
     divisor = _divisor(mu, reduction)

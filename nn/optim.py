@@ -70,10 +70,14 @@ class Adam(Optimizer):
         self.eps = eps
 
     def update(self, p, g, m, v):
-        """Step t of Algorithm 1 on a parameter p, its gradient g and moments m, v, in place. All one shape.
+        """Step t of Algorithm 1 on a parameter p, its gradient g and moments m, v. All one shape.
 
-        The bias corrections become two scalars (the paper's Section 2):
-        p -= lr_t * m / (sqrt(v) + eps_t), lr_t = lr sqrt(1 - b2**t) / (1 - b1**t), eps_t = eps sqrt(1 - b2**t).
+        t = self.t, already counted by step(); b1, b2 = self.b1, self.b2. p, m and v are the
+        optimiser's own arrays: update them in place (m = ... would make a new one). g stays as it was.
+
+        Derived in docs/derivations.md, "Adam": the bias corrections become two scalars (the paper's
+        Section 2): p -= lr_t * m / (sqrt(v) + eps_t), lr_t = lr sqrt(1 - b2**t) / (1 - b1**t),
+        eps_t = eps sqrt(1 - b2**t); and m += FLUSH; m -= FLUSH.
         """
         xp = namespace(p, g)  # refuses a gradient from another backend
         b1, b2, t = self.b1, self.b2, self.t
