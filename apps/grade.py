@@ -2,7 +2,7 @@
 
 It grades each exercise of lab/exercises.py with the student's function in place and the
 reference everywhere else (lab/grading.py says how), prints the scoreboard, and names the
-classic mistake a wrong answer matches, with a hint.
+classic mistake a wrong answer matches, with a hint, or else what its gradients say.
 Exit status: 0 when every exercise graded is correct, 1 otherwise, 2 on bad input.
 """
 
@@ -29,9 +29,10 @@ def scoreboard(results):
         lines.append(f"{r.exercise.order:2d} {r.exercise.qualname:23s}{r.status:13s}{errors or r.message}")
         if r.status == "wrong" and r.errors and r.message:
             lines.append(f"{'':39s}{r.message}")
+        lines += [f"{'':39s}{diagnosis}" for diagnosis in r.diagnoses]  # what its gradients say
         if r.mistake:
             lines.append(f"{'':39s}looks like '{r.mistake.name}': {r.mistake.hint}")
-        elif r.status == "wrong" and r.errors:
+        elif r.status == "wrong" and not r.diagnoses and max(r.errors.values(), default=0.0) >= TOLERANCE:
             lines.append(f"{'':39s}matches none of the classic mistakes: read docs/derivations.md, "
                          f"\"{r.exercise.section}\"")
     correct = sum(r.status == "correct" for r in results)

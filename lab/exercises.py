@@ -1,27 +1,30 @@
 """The lab as exercises: which functions a student writes, how each is checked, and the classic
 ways to get it wrong (the workspace in which they are blanked is lab/workspace.py).
 
-The project's source carries no solution markers. EXERCISES holds one record per function
-to write: its file and qualified name, the section of docs/derivations.md to read, its
-check, and its classic mistakes, each an edit of the reference source (a transposed dW, a
-missing 1/N, log std read as log variance, ...). The
+EXERCISES holds one record per function to write: its file and qualified name, the section
+of docs/derivations.md to read, its check, and its classic mistakes, each an edit of the
+reference source (a transposed dW, a missing 1/N, log std read as log variance, ...). The
 grader (lab/grading.py) runs each check, and each mistake to recognise a wrong answer; the
 tests plant each mistake in a workspace. Adding an exercise is adding one record.
+
+A check calls its function the way the library does, on the backend it is given (NumPy, or
+array_api_strict, which has only what NumPy and CuPy share), in float64, and gives it copies
+of its inputs, to see afterwards whether it changed them in place.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from models import VAE, AutoEncoder
 from nn import Dense, Generator, ReLU, Sigmoid, Tanh, gaussian_kl, gradcheck, losses
-from nn.backend import CHECK_DTYPE
+from nn.backend import CHECK_DTYPE, namespace, to_backend, to_numpy
 from nn.optim import Adam
 
 from .workspace import body_lines
 
-F64 = CHECK_DTYPE  # every check runs in NumPy float64, where centred differences are accurate
+F64 = CHECK_DTYPE  # every check runs in float64, where centred differences are accurate
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,11 @@ class Mistake:
 class Exercise:
     """One function to write. `section`: the heading of docs/derivations.md that derives it.
 
-    check() -> (got, expected): dicts of arrays by name, what the function under test gives
-    and what it should give (computed independently, or by centred differences).
-    per_part: report the worst error of each part of a model ("encoder", "decoder", ...)
-    rather than of each of its parameters. mistakes: its classic wrong answers.
+    check(xp) -> Checked: what the function under test gives on backend `xp` and what it
+    should give (computed independently, or by centred differences), and which inputs it
+    changed. per_part: report the worst error of each part of a model ("encoder",
+    "decoder", ...) rather than of each of its parameters. mistakes: its classic wrong
+    answers. inputs_hint: what to do instead of changing an input in place.
     """
 
     order: int
@@ -52,11 +56,53 @@ class Exercise:
     check: Callable
     per_part: bool = False
     mistakes: tuple = ()
+    inputs_hint: str = "compute a new array"
 
     @property
     def stub_message(self):
         return (f'exercise {self.order}, {self.qualname}: not written yet. Derive it in docs/derivations.md, '
                 f'"{self.section}", then write it here.')
+
+
+@dataclass
+class Checked:
+    """What a check found. got, expected: {name: array}, what the function gave and what it
+    should have (NumPy or the check's backend). changed: the inputs it changed in place.
+    symbols: {name: {"N": 5, ...}}, the numbers a wrong factor on that gradient may be
+    named after. parts: a model's {part: the attribute holding it} ("mu": "self.mu_head"),
+    to say whose backward never ran."""
+
+    got: dict
+    expected: dict
+    changed: tuple = ()
+    symbols: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)
+
+
+class Inputs:
+    """Copies of the arrays a function is given (`inputs[name]`), and of what they held, to
+    tell afterwards which ones it changed in place. The check keeps the originals."""
+
+    def __init__(self, **arrays):
+        self.given = {name: fresh(a) for name, a in arrays.items()}
+        self.before = {name: to_numpy(a).copy() for name, a in arrays.items()}
+
+    def __getitem__(self, name):
+        return self.given[name]
+
+    def changed(self):
+        return tuple(name for name, a in self.given.items()
+                     if not np.array_equal(to_numpy(a), self.before[name], equal_nan=True))
+
+
+def fresh(a):
+    """A copy of the array `a`, on its backend."""
+    return namespace(a).asarray(a, copy=True)
+
+
+def each(names, **symbols):
+    """The same symbols for every one of `names`: {name: symbols}."""
+    return dict.fromkeys(names, symbols)
 
 
 # --- What each exercise computes, and what it is checked against ---------------------------
@@ -71,70 +117,103 @@ def numerical(f, wrt):
     return {name: gradcheck.numerical_grad(f, x) for name, x in wrt.items()}
 
 
-def check_numerical_grad():
-    rng = np.random.default_rng(0)
-    x, c = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
-    x_before = x.copy()
-    grad = gradcheck.numerical_grad(lambda: np.sum(np.sin(x) * c), x)
-    return {"grad": grad, "x afterwards": x}, {"grad": np.cos(x_before) * c, "x afterwards": x_before}
+# The steps numerical_grad is called with, beside its default: the library passes its own h
+# (check_gradients(..., h)). For f = sum(c * x**3) the centred difference is exactly
+# c * (3 x**2 + h**2), so the grader knows what each h must give; at h = 0.01 that is 1e-4
+# from the derivative, which tells an estimate that uses its h from one that ignores it.
+STEPS = (1e-2, 1e-3)
+
+
+def check_numerical_grad(xp):
+    rng = Generator(0, xp)
+    x0, c = rng.uniform((3, 4), 0.5, 2.0, F64), rng.normal((3, 4), F64)  # 3 x**2 of size 1: h**2 shows
+    got, changed = {}, set()
+    for h in (None, *STEPS):
+        given = Inputs(x=x0)  # f reads the very array numerical_grad nudges
+        x = given["x"]
+        got["grad" if h is None else f"grad(h={h:g})"] = gradcheck.numerical_grad(
+            lambda: xp.sum(c * x**3), x, *(() if h is None else (h,)))
+        changed.update(given.changed())
+    x0, c = to_numpy(x0), to_numpy(c)
+    expected = {"grad": 3 * x0**2 * c, **{f"grad(h={h:g})": c * (3 * x0**2 + h**2) for h in STEPS}}
+    symbols = {"grad": {"h": 1e-4}, **{f"grad(h={h:g})": {"h": h} for h in STEPS}}  # 1e-4: the default
+    return Checked(got, expected, tuple(changed), symbols)
 
 
 def layer_check(make_layer, width_in, width_out):
-    """The check of a layer's backward: check_layer's two gradients of x: (5, width_in) and
-    of every parameter, named as the scoreboard shows them ("dx", "dW", "db")."""
+    """The check of a layer's backward: the gradients of x: (5, width_in) and of every
+    parameter, named as the scoreboard shows them ("dx", "dW", "db"), against centred
+    differences of f = sum(layer.forward(x) * dout) (nn/gradcheck.py, check_layer). The
+    backward gets a copy of dout; f keeps the original."""
 
-    def check():
-        rng = Generator(1)
+    def check(xp):
+        rng = Generator(1, xp)
         layer = make_layer(rng)
         x, dout = rng.normal((5, width_in), F64), rng.normal((5, width_out), F64)
-        result = gradcheck.check_layer(layer, x, dout)
-        return ({f"d{name}": g for name, g in result.analytic.items()},
-                {f"d{name}": g for name, g in result.numerical.items()})
+        given = Inputs(dout=dout)
+        layer.forward(x)
+        got = {"dx": layer.backward(given["dout"]), **{f"d{name}": g for name, g in layer.grads.items()}}
+
+        def f():
+            return xp.sum(layer.forward(x) * dout)
+
+        expected = {f"d{name}": g for name, g in numerical(f, {"x": x, **layer.params}).items()}
+        return Checked(got, expected, given.changed(), each(expected, N=5))
 
     return check
 
 
-def check_mse():
-    rng = np.random.default_rng(2)
-    x_hat, x = rng.uniform(0, 1, (4, 6)), rng.uniform(0, 1, (4, 6))
-    loss, dx_hat = losses.mse(x_hat, x)
-    return {"L": loss, "dx_hat": dx_hat}, {
-        "L": np.sum((x_hat - x) ** 2) / 4, **numerical(lambda: losses.mse(x_hat, x)[0], {"dx_hat": x_hat})}
+def check_mse(xp):
+    rng = Generator(2, xp)
+    x_hat, x = rng.uniform((4, 6), 0.0, 1.0, F64), rng.uniform((4, 6), 0.0, 1.0, F64)
+    given = Inputs(x_hat=x_hat, x=x)
+    loss, dx_hat = losses.mse(given["x_hat"], given["x"])
+    expected = {"L": np.sum((to_numpy(x_hat) - to_numpy(x)) ** 2) / 4,
+                **numerical(lambda: losses.mse(fresh(x_hat), fresh(x))[0], {"dx_hat": x_hat})}
+    return Checked({"L": loss, "dx_hat": dx_hat}, expected, given.changed(), each(expected, N=4))
 
 
-def check_bce():
-    rng = np.random.default_rng(3)
-    logits, x = rng.normal(size=(4, 6)), rng.uniform(0, 1, (4, 6))
-    loss, dlogits = losses.bce(logits, x)
-    p = 1 / (1 + np.exp(-logits))
-    return {"L": loss, "dlogits": dlogits}, {
-        "L": -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p)) / 4,
-        **numerical(lambda: losses.bce(logits, x)[0], {"dlogits": logits})}
+def check_bce(xp):
+    rng = Generator(3, xp)
+    logits, x = rng.normal((4, 6), F64), rng.uniform((4, 6), 0.0, 1.0, F64)
+    given = Inputs(logits=logits, x=x)
+    loss, dlogits = losses.bce(given["logits"], given["x"])
+    ln, xn = to_numpy(logits), to_numpy(x)
+    p = 1 / (1 + np.exp(-ln))
+    expected = {"L": -np.sum(xn * np.log(p) + (1 - xn) * np.log(1 - p)) / 4,
+                **numerical(lambda: losses.bce(fresh(logits), fresh(x))[0], {"dlogits": logits})}
+    return Checked({"L": loss, "dlogits": dlogits}, expected, given.changed(), each(expected, N=4))
 
 
-def check_gaussian_kl():
-    rng = np.random.default_rng(4)
-    mu, logvar = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    kl, dmu, dlogvar = losses.gaussian_kl(mu, logvar)
-    var = np.exp(logvar)  # KL(N(mu, var) || N(0, 1)) = (var + mu**2 - 1 - log var) / 2, averaged over the batch
-    return {"KL": kl, "dmu": dmu, "dlogvar": dlogvar}, {
-        "KL": np.sum(var + mu**2 - 1 - logvar) / 2 / 4,
-        **numerical(lambda: losses.gaussian_kl(mu, logvar)[0], {"dmu": mu, "dlogvar": logvar})}
+def check_gaussian_kl(xp):
+    rng = Generator(4, xp)
+    mu, logvar = rng.normal((4, 3), F64), rng.normal((4, 3), F64)
+    given = Inputs(mu=mu, logvar=logvar)
+    kl, dmu, dlogvar = losses.gaussian_kl(given["mu"], given["logvar"])
+    m, lv = to_numpy(mu), to_numpy(logvar)
+    # KL(N(mu, var) || N(0, 1)) = (var + mu**2 - 1 - log var) / 2, averaged over the batch
+    expected = {"KL": np.sum(np.exp(lv) + m**2 - 1 - lv) / 2 / 4,
+                **numerical(lambda: losses.gaussian_kl(fresh(mu), fresh(logvar))[0], {"dmu": mu, "dlogvar": logvar})}
+    return Checked({"KL": kl, "dmu": dmu, "dlogvar": dlogvar}, expected, given.changed(), each(expected, N=4))
 
 
-def check_adam():
+def check_adam(xp):
     grads = [[0.1, -0.2, 0.3], [0.5, 0.0, -0.1], [-0.3, 0.4, 0.2], [0.05, 0.05, -0.5]]
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 0.1  # a large eps, so that where it goes shows
-    params = {"p": np.array([1.0, 2.0, -1.0])}
+    params = {"p": xp.asarray([1.0, 2.0, -1.0], dtype=xp.float64)}
     opt = Adam(params, lr=lr, betas=(b1, b2), eps=eps)
-    for g in grads:
-        opt.step({"p": np.array(g)})
+    changed = set()
+    for g in grads:  # p, m and v are updated in place; g must stay as it was given
+        given = Inputs(g=xp.asarray(g, dtype=xp.float64))
+        opt.step({"p": given["g"]})
+        changed.update(given.changed())
     p, m, v = np.array([1.0, 2.0, -1.0]), np.zeros(3), np.zeros(3)
     for t, g in enumerate(np.array(grads), start=1):  # Kingma & Ba (2015), Algorithm 1, line by line
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g**2
         p = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
-    return {"p": params["p"], "m": opt.state["m"]["p"], "v": opt.state["v"]["p"]}, {"p": p, "m": m, "v": v}
+    return Checked({"p": params["p"], "m": opt.state["m"]["p"], "v": opt.state["v"]["p"]}, {"p": p, "m": m, "v": v},
+                   tuple(changed))
 
 
 # A model's checks: a draw (Generator(30)) where no gradient is within rounding of 0, nor a
@@ -142,40 +221,47 @@ def check_adam():
 
 
 def model_gradients(model, x, **noise):
-    """(got, expected): dL/dparam from the model's backward, and by centred differences of
-    the loss of the batch x. noise: fixed noise for forward (a VAE's eps), so that the loss
-    is a deterministic function of the parameters."""
+    """Checked: dL/dparam from the model's backward, and by centred differences of the loss
+    of the batch x. noise: fixed noise for forward (a VAE's eps), so that the loss is a
+    deterministic function of the parameters."""
 
     def loss():
         return model.forward(x, **noise)["loss"]
 
     loss()
     model.backward()
-    return model.grads, numerical(loss, model.params)
+    got = model.grads
+    parts = {part: next(f"self.{attr}" for attr, value in vars(model).items() if value is layer)
+             for part, layer in model.parts.items()}
+    return Checked(got, numerical(loss, model.params), symbols=each(model.params, N=4), parts=parts)
 
 
-def check_autoencoder():
-    model = AutoEncoder(6, (5,), 2, rng=Generator(30), dtype=F64)
-    return model_gradients(model, np.random.default_rng(6).uniform(0, 1, (4, 6)))
+def batch(xp):
+    return to_backend(np.random.default_rng(6).uniform(0, 1, (4, 6)), xp)
 
 
-def check_vae():
-    rng = Generator(30)
+def check_autoencoder(xp):
+    return model_gradients(AutoEncoder(6, (5,), 2, rng=Generator(30, xp), dtype=F64), batch(xp))
+
+
+def check_vae(xp):
+    rng = Generator(30, xp)
     # The heads at full scale: at HEAD_SCALE's start, near the prior, the KL's gradients are near 0.
     vae = VAE(6, (5,), 2, beta=0.5, head_scale=1.0, rng=rng, dtype=F64)
-    x, eps = np.random.default_rng(6).uniform(0, 1, (4, 6)), rng.normal((4, 2), F64)
-    got, expected = model_gradients(vae, x, eps=eps)
+    x, eps = batch(xp), rng.normal((4, 2), F64)
+    checked = model_gradients(vae, x, eps=eps)
     # And the dL/dmu and dL/dlogvar its backward keeps, against the loss written from mu and logvar onwards.
+    kept = {name: getattr(vae, name) for name in ("dmu", "dlogvar") if hasattr(vae, name)}
     mu, logvar = vae.encode(x)
 
     def loss():
-        z = mu + np.exp(0.5 * logvar) * eps
+        z = mu + xp.exp(0.5 * logvar) * eps
         return vae.recon_loss.forward(vae.decoder.forward(z), x) + vae.beta * gaussian_kl(mu, logvar)[0]
 
-    return {"dmu": vae.dmu, "dlogvar": vae.dlogvar, **got}, {
-        **expected, **numerical(loss, {"dmu": mu, "dlogvar": logvar})}
-
-
+    checked.got = {**kept, **checked.got}
+    checked.expected = {**checked.expected, **numerical(loss, {"dmu": mu, "dlogvar": logvar})}
+    checked.symbols = each(checked.expected, N=4, beta=0.5)
+    return checked
 EXERCISES = (
     Exercise(
         order=1, file="nn/gradcheck.py", qualname="numerical_grad", section="Checking a gradient",
@@ -192,7 +278,12 @@ EXERCISES = (
                     "x is left at x_i - h after each coordinate: put x_flat[i] = x_i back before the next one, "
                     "or every later coordinate is measured at the wrong point (and x is changed when you return)",
                     (("        x_flat[i] = x_i\n", ""),)),
-        )),
+            Mistake("h ignored",
+                    "your estimate does not change with h: the h argument was ignored (a step fixed inside the "
+                    "function). The library passes its own h (check_gradients(f, wrt, analytic, h)): use it",
+                    (("x_i + h", "x_i + 1e-6"), ("x_i - h", "x_i - 1e-6"), ("/ (2 * h)", "/ (2 * 1e-6)"))),
+        ),
+        inputs_hint="nudge x and put each coordinate back: x must hold what it held when numerical_grad returns"),
     Exercise(
         order=2, file="nn/layers.py", qualname="Dense.backward", section="Dense",
         teaches="the chain rule through a matrix product",

@@ -2,9 +2,12 @@
 
 For each exercise, in turn, the student's function is put in place with the reference
 version of every other exercise (so one unfinished or wrong exercise never fails another),
-and the exercise's check runs. An answer whose worst relative error is at or above
-TOLERANCE is run against the exercise's classic mistakes; one that gives the same result
-is named, with its hint.
+and the exercise's check runs on each of BACKENDS: an answer is correct when, on NumPy, its
+worst relative error is below TOLERANCE and it changed none of its inputs, and on the
+array-API backend it runs and gives the same. A wrong answer is run against the
+exercise's classic mistakes, and one that gives the same result is named, with its hint;
+one that matches none is diagnosed from its gradients (lab/diagnosis.py). An exception
+names the line of the student's code it came from.
 
 The student's functions are the ones the workspace's modules define when imported; the
 reference ones are compiled from the workspace's .reference/ copies (in the project itself,
@@ -20,14 +23,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nn.backend import to_numpy
+from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE, rel_error
 
+from .diagnosis import as_float64, diagnoses, listed, raised, xp_hint
 from .exercises import EXERCISES, with_mistake
 from .workspace import REFERENCE, function_node
 
 JSON_VERSION = 1  # of the --json layout: bumped only if a course's autograder would have to change
 ROOT = "."  # the folder graded: a workspace, or the project itself
+# Where every check runs, and how the scoreboard names it. NumPy first: a wrong answer is
+# diagnosed there. array_api_strict has only what NumPy and CuPy share, so an answer that
+# runs on it runs on a GPU too.
+BACKENDS = {"numpy": "NumPy", "array_api_strict": "the array-API backend (what CuPy shares with NumPy)"}
 
 
 # --- Putting one version of a function in place -------------------------------------------
@@ -90,19 +98,13 @@ def in_workspace():
 # --- Comparing ----------------------------------------------------------------------------
 
 
-def as_float64(value):
-    """`value` as a NumPy float64 array. An array of any backend goes through to_numpy (CuPy
-    refuses an implicit copy to the host); what a student may return instead of an array
-    (a number, a list, None) through np.asarray."""
-    return np.asarray(to_numpy(value) if hasattr(value, "shape") else value, dtype=np.float64)
-
-
 def compare(got, expected):
     """({name: worst relative error}, ""), or (None, a message) when they cannot be compared
     (a missing gradient, a wrong shape)."""
     if set(got) != set(expected):
-        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-        return None, f"gradients missing: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'}"
+        missing, extra = [n for n in expected if n not in got], [n for n in got if n not in expected]
+        return None, "; ".join([f"gradients missing: {listed(missing)}"] * bool(missing) +
+                               [f"unexpected: {listed(extra)}"] * bool(extra))
     errors = {}
     for name in expected:
         a, b = as_float64(got[name]), as_float64(expected[name])
@@ -130,49 +132,89 @@ def correct(errors):
 @dataclass
 class Result:
     """One exercise's grade. status: "not started", "wrong" or "correct"; errors: the worst
-    relative error per checked quantity (or per part of a model); mistake: the classic
-    mistake a wrong answer matches."""
+    relative error per checked quantity (or per part of a model), on NumPy; message: what
+    went wrong besides the values (an exception, a changed input, another backend);
+    mistake: the classic mistake a wrong answer matches; diagnoses: what its gradients
+    say when it matches none. The JSON's "message" holds message and diagnoses, a line each."""
 
     exercise: object
     status: str
     errors: dict
     message: str = ""
     mistake: object = None
+    diagnoses: tuple = ()
 
     def as_json(self):
         e = self.exercise
         return {"order": e.order, "exercise": e.qualname, "file": e.file, "section": e.section,
-                "status": self.status, "errors": self.errors, "message": self.message,
+                "status": self.status, "errors": self.errors,
+                "message": "\n".join(m for m in (self.message, *self.diagnoses) if m),
                 "mistake": self.mistake and {"name": self.mistake.name, "hint": self.mistake.hint}}
 
 
 def grade_one(exercise, student):
     """The Result of `student` (a function) for `exercise`, every other exercise being the reference."""
+    first, *others = BACKENDS
     with installed(exercise, student):
         try:
-            got, expected = exercise.check()
+            checked = exercise.check(get_backend(first))
         except NotImplementedError as err:
             if str(err) == exercise.stub_message:
                 return Result(exercise, "not started", {}, "still the stub: it raises NotImplementedError")
-            return Result(exercise, "wrong", {}, f"raised NotImplementedError: {err}")
+            return Result(exercise, "wrong", {}, raised(err, exercise))
         except Exception as err:  # a student's code may fail in any way; say how, and go on
-            return Result(exercise, "wrong", {}, f"raised {type(err).__name__}: {err}")
-    errors, problem = compare(got, expected)
-    if errors is not None and exercise.per_part:
-        errors = worst_per_part(errors)
-    if errors is not None and correct(errors):
-        return Result(exercise, "correct", errors)
-    return Result(exercise, "wrong", errors or {}, problem, diagnose(exercise, got))
+            return Result(exercise, "wrong", {}, raised(err, exercise))
+        errors, problem = compare(checked.got, checked.expected)
+        shown = worst_per_part(errors) if errors is not None and exercise.per_part else errors or {}
+        if checked.changed:  # said instead of a wrong value: the check computed the expected from copies
+            function = exercise.qualname.split(".")[-1]
+            problem = "; ".join(filter(None, (
+                problem, f"your {function} changed {listed(checked.changed)} in place: {exercise.inputs_hint}")))
+        right = errors is not None and correct(errors)
+        if right and not checked.changed:
+            problem = problem or next(filter(None, (elsewhere(exercise, student, name) for name in others)), "")
+            return Result(exercise, "wrong" if problem else "correct", shown, problem)
+    mistake = diagnose(exercise, checked.got)  # a classic mistake may change an input, and nothing else
+    found = () if mistake or right else tuple(f'{message}: reread docs/derivations.md, "{exercise.section}"'
+                                              for message in diagnoses(checked, errors))
+    return Result(exercise, "wrong", shown, problem, mistake, found)
+
+
+def elsewhere(exercise, student, backend):
+    """What goes wrong on `backend` with an answer right on NumPy: a message, or ""."""
+    xp, on = get_backend(backend), f"on {BACKENDS[backend]}"
+    try:
+        checked = exercise.check(xp)
+    except Exception as err:
+        return f"{on}: {raised(err, exercise)}{xp_hint(err, exercise, student)}"
+    foreign = {name: type(value).__module__.split(".")[0] for name, value in checked.got.items()
+               if hasattr(value, "shape") and not lives_on(value, xp)}
+    if foreign:  # np.exp(x) of an array_api_strict x, say: a NumPy array, which a GPU would refuse
+        return (f"{on}: it returned {listed(sorted(set(foreign.values())))} arrays ({listed(foreign)}), not the "
+                f"backend's own{xp_hint(None, exercise, student)}")
+    errors, problem = compare(checked.got, checked.expected)
+    if problem or not correct(errors):
+        worst = problem or "worst relative error {1:.1e} ({0})".format(*max(errors.items(), key=lambda kv: kv[1]))
+        return f"{on}: {worst}, where NumPy gives the right values"
+    return ""
+
+
+def lives_on(value, xp):
+    try:
+        return namespace(value) is xp
+    except Exception:  # of no backend at all
+        return False
 
 
 def diagnose(exercise, got):
     """The classic mistake of `exercise` whose result equals `got`, or None."""
     reference_source, filename = reference_file(exercise)
+    numpy = get_backend("numpy")
     for mistake in exercise.mistakes:
         wrong = compiled(exercise, with_mistake(reference_source, exercise, mistake), filename)
         with installed(exercise, wrong):
             try:
-                theirs, _ = exercise.check()
+                theirs = exercise.check(numpy).got
             except Exception:
                 continue
         errors, problem = compare(got, theirs)

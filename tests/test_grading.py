@@ -1,15 +1,20 @@
 """The grading engine in-process: an exercise is one record, a model's errors per part, what a model
-must keep for the grader, and arrays read through to_numpy. (tests/test_exercises.py runs the grader
-as a student does, in a workspace.)"""
+must keep for the grader, arrays read through to_numpy; and what it finds in answers planted here: an
+h ignored, an input changed in place, a NumPy-only call, an exception, a factor, a sign, a transpose,
+a backward never called. (tests/test_exercises.py runs the grader as a student does, in a workspace.)"""
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import pytest
 
+from apps.grade import scoreboard
 from lab import grading
-from lab.exercises import Exercise, Mistake, find, layer_check, with_mistake
+from lab.exercises import EXERCISES, Exercise, Mistake, find, layer_check, with_mistake
 from nn import LeakyReLU
+from nn.backend import get_backend
+from nn.gradcheck import TOLERANCE
 
 LEAKY_RELU = Exercise(
     order=12, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
@@ -58,9 +63,9 @@ def test_the_checks_differentiate_with_the_numerical_grad_in_place():
 
     with grading.installed(find("numerical_grad"), zeros):  # what grading exercise 1 does with a student's
         for qualname in ("Dense.backward", "VAE.backward"):  # every expected gradient a centred difference
-            got, expected = find(qualname).check()
-            assert not any(np.any(g) for g in expected.values()), qualname
-            assert all(np.any(g) for g in got.values()), qualname
+            checked = find(qualname).check(np)
+            assert not any(np.any(g) for g in checked.expected.values()), qualname
+            assert all(np.any(g) for g in checked.got.values()), qualname
 
 
 class DeviceArray:
@@ -85,3 +90,131 @@ def test_compare_reads_device_arrays_only_through_to_numpy():
     assert problem == "" and errors == {"dx": 0.0, "L": 0.0}
     with pytest.raises(TypeError, match="Implicit conversion"):  # the stand-in has teeth
         np.asarray(got["dx"])
+
+
+# --- Answers planted here, as a student would write them -----------------------------------
+
+
+def planted(tmp_path, qualname, old, new, exercise=None):
+    """(exercise, its function with `old` replaced by `new`), compiled from a file of its own,
+    so that a traceback shows the planted lines."""
+    exercise = exercise or find(qualname)
+    source, _ = grading.reference_file(exercise)
+    path = tmp_path / exercise.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(with_mistake(source, exercise, Mistake("planted", "", ((old, new),))))
+    return exercise, grading.compiled(exercise, path.read_text(), str(path))
+
+
+def graded(tmp_path, qualname, old, new, exercise=None):
+    """The Result of the planted answer, graded with the reference everywhere else, and its scoreboard."""
+    exercise, student = planted(tmp_path, qualname, old, new, exercise)
+    with contextlib.ExitStack() as stack:
+        for e in EXERCISES:
+            stack.enter_context(grading.installed(e, grading.compiled(e, *grading.reference_file(e))))
+        result = grading.grade_one(exercise, student)
+    return result, scoreboard([result])
+
+
+def test_every_reference_is_correct_on_numpy_and_on_the_array_api_backend():
+    assert [r.status for r in grading.grade()] == ["correct"] * len(EXERCISES)
+    assert list(grading.BACKENDS) == ["numpy", "array_api_strict"]
+    xp = get_backend("array_api_strict")
+    with contextlib.ExitStack() as stack:
+        for e in EXERCISES:
+            stack.enter_context(grading.installed(e, grading.compiled(e, *grading.reference_file(e))))
+        for e in EXERCISES:  # the same check body, its arrays made on the backend it is given
+            checked = e.check(xp)
+            assert all(grading.lives_on(v, xp) for v in checked.got.values() if hasattr(v, "shape")), e.qualname
+            errors, problem = grading.compare(checked.got, checked.expected)
+            assert problem == "" and grading.correct(errors) and checked.changed == (), e.qualname
+
+
+def test_a_numerical_grad_that_ignores_its_h_is_wrong_and_says_so(tmp_path):
+    result, printed = graded(tmp_path, "numerical_grad", "xp = namespace(x)", "h = 1e-6\n    xp = namespace(x)")
+    assert result.status == "wrong" and result.errors["grad"] < TOLERANCE <= result.errors["grad(h=0.01)"]
+    assert result.mistake.name == "h ignored" and "the h argument was ignored" in printed
+
+
+def test_an_estimate_off_by_h_squared_names_the_factor(tmp_path):
+    result, printed = graded(tmp_path, "numerical_grad", "/ (2 * h)", "/ 2 * h")
+    assert result.status == "wrong" and result.mistake is None
+    assert result.diagnoses == ('grad, grad(h=0.01), grad(h=0.001) are each h**2 times the right ones '
+                                '(1e-08 at h = 0.0001; 0.0001 at h = 0.01; 1e-06 at h = 0.001): '
+                                'reread docs/derivations.md, "Checking a gradient"',), result
+    assert result.diagnoses[0] in printed
+
+
+def test_a_backward_that_changes_dout_in_place_is_wrong_and_says_so_not_a_wrong_value(tmp_path):
+    result, printed = graded(tmp_path, "Sigmoid.backward", "return dout * self.y * (1.0 - self.y)",
+                             "dout *= self.y\n        dout *= 1.0 - self.y\n        return dout")
+    assert result.status == "wrong" and grading.correct(result.errors), result  # its dx is right
+    assert result.message == "your backward changed dout in place: compute a new array"
+    assert result.message in printed and "matches none" not in printed
+
+
+def test_a_numpy_only_method_is_wrong_on_the_array_api_backend_with_its_xp_form(tmp_path):
+    result, printed = graded(tmp_path, "Dense.backward", "xp.sum(dout, axis=0)", "dout.sum(axis=0)")
+    assert result.status == "wrong" and grading.correct(result.errors), result  # right on NumPy
+    line = next(i for i, text in enumerate((tmp_path / "nn/layers.py").read_text().splitlines(), 1)
+                if "dout.sum(axis=0)" in text)
+    assert result.message == (
+        "on the array-API backend (what CuPy shares with NumPy): raised AttributeError at nn/layers.py, "
+        f"line {line} (self.grads[\"b\"] = dout.sum(axis=0)): 'Array' object has no attribute 'sum'; "
+        "write xp.sum(dout, axis=0), with xp = namespace(dout)"), result.message
+    assert result.message in printed
+
+
+def test_a_numpy_function_is_wrong_on_the_array_api_backend_with_its_xp_form(tmp_path):
+    result, _ = graded(tmp_path, "Sigmoid.backward", "return dout * self.y * (1.0 - self.y)",
+                       "import numpy as np\n        return np.multiply(dout, self.y * (1.0 - self.y))")
+    assert result.status == "wrong" and grading.correct(result.errors), result
+    assert result.message == ("on the array-API backend (what CuPy shares with NumPy): it returned numpy arrays "
+                              "(dx), not the backend's own; write xp.multiply for np.multiply, with "
+                              "xp = namespace(dout)"), result.message
+
+
+def test_an_exception_names_the_file_and_line_of_the_students_code(tmp_path):
+    result, printed = graded(tmp_path, "Dense.backward", 'dout @ self.params["W"].T', 'dout @ self.params["W"]')
+    line = next(i for i, text in enumerate((tmp_path / "nn/layers.py").read_text().splitlines(), 1)
+                if 'return dout @ self.params["W"] if' in text)
+    assert result.status == "wrong"
+    assert result.message.startswith(f'raised ValueError at nn/layers.py, line {line} (return dout @ self.params["W"] '
+                                     'if self.input_grad else None): matmul'), result.message
+    assert result.message in printed
+
+
+def test_a_gradient_off_by_a_constant_factor_names_the_factor(tmp_path):
+    result, printed = graded(tmp_path, "Dense.backward", 'self.grads["W"] = self.x.T @ dout',
+                             'self.grads["W"] = 0.5 * (self.x.T @ dout)')
+    assert result.status == "wrong" and result.mistake is None
+    assert result.diagnoses == ('dW is 0.5 times the right one: reread docs/derivations.md, "Dense"',), result
+    assert "matches none" not in printed and result.diagnoses[0] in printed
+
+
+def test_a_negated_output_says_which_has_the_wrong_sign(tmp_path):
+    result, _ = graded(tmp_path, "gaussian_kl", "dlogvar = (var - 1.0) * (0.5 / divisor)",
+                       "dlogvar = (1.0 - var) * (0.5 / divisor)")
+    assert result.status == "wrong" and result.mistake is None and result.errors["dmu"] < TOLERANCE
+    assert result.diagnoses == ('dlogvar has the wrong sign: reread docs/derivations.md, '
+                                '"KL divergence to the standard normal"',), result
+
+
+def test_a_transposed_gradient_is_said_to_be_the_transpose(tmp_path):
+    unnamed = dataclasses.replace(find("Dense.backward"), mistakes=())  # the classic "dW transposed" would come first
+    result, _ = graded(tmp_path, "Dense.backward", 'self.grads["W"] = self.x.T @ dout',
+                       'self.grads["W"] = dout.T @ self.x', exercise=unnamed)
+    assert result.status == "wrong" and result.message == "dW has shape (3, 4), and should have (4, 3)"
+    assert result.diagnoses == ('dW is the transpose of the right one: reread docs/derivations.md, "Dense"',)
+
+
+def test_a_vae_backward_that_never_calls_the_heads_backward_says_so(tmp_path):
+    result, printed = graded(tmp_path, "VAE.backward",
+                             "dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)",
+                             'dh = dmu @ self.mu_head.params["W"].T + dlogvar @ self.logvar_head.params["W"].T')
+    assert result.status == "wrong" and result.message == "gradients missing: mu.W, mu.b, logvar.W, logvar.b"
+    assert result.diagnoses == (
+        "the heads' backward (self.mu_head.backward, self.logvar_head.backward) was never called: it is what fills "
+        'mu.W, mu.b, logvar.W, logvar.b: reread docs/derivations.md, "The VAE and the reparameterisation trick"',)
+    assert result.as_json()["message"] == "\n".join([result.message, *result.diagnoses])
+    assert all(line in printed for line in result.diagnoses)
