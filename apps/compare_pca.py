@@ -21,12 +21,14 @@ def main(argv=None):
                    help=f"k, from 1 to the number of pixels (default: {d.latent_dim})")
     p.add_argument("--epochs", type=bounded(int, 1),
                    help=f"per trained model (default: {d.epochs}; {DATASET_DEFAULTS['digits']['epochs']} on digits)")
+    p.add_argument("--no-explorer", action="store_true",
+                   help="write no explorer_<model>.html (pages to move through each 2-D code, lab/explorer.py)")
     args = p.parse_args(argv)
     config = default_config(args.dataset or d.dataset, vars(args), backend=backend_name_from(args.backend))
     out = args.out or default_out(p.prog)
 
     def body():
-        results = compare(config, out, show_progress=progress_wanted(args.no_progress))
+        results = compare(config, out, show_progress=progress_wanted(args.no_progress), explorer=not args.no_explorer)
         print()
         print(results_table(results))
         print(f"\n{results['seconds']:.0f} s; results and figures in {out}")

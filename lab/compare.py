@@ -52,6 +52,7 @@ from . import plots
 from .cli import ProgressBar, UsageError, prepare_out
 from .config import build_model, config_from, lab_config
 from .data import load_dataset
+from .explorer import why_no_page, write_explorer
 from .files import write_json, write_text
 from .measures import (code_fill, decoder_jacobian, fit_pca, fraction_inside, knn_accuracy, line_between,
                        pairwise_angles_deg, principal_angles_deg, reconstruction_mse, test_mse)
@@ -276,8 +277,9 @@ def measure(fitted, reference, data):
     return entry
 
 
-def compare(config, out, log=print, show_progress=False):
-    """Fit the four methods, measure them, write results.json, results.md and the figures to `out`."""
+def compare(config, out, log=print, show_progress=False, explorer=True):
+    """Fit the four methods, measure them, write results.json, results.md and the figures to `out`;
+    if `explorer`, also explorer_<key>.html for each autoencoder with a 2-D code (lab/explorer.py)."""
     start = time.perf_counter()
     xp = get_backend(config.backend)
     data = load_dataset(config.dataset, config.data_dir)
@@ -300,6 +302,8 @@ def compare(config, out, log=print, show_progress=False):
     results["seconds"] = time.perf_counter() - start
     write_results(results, out)
     write_figures(data, fitted, out)
+    if explorer:
+        write_explorers(data, fitted[1:], models, results, config, out, log)
     return results
 
 
@@ -345,6 +349,22 @@ def write_results(results, out):
             f"{results['methods'][LINEAR_AE.key]['train_mse_ratio_to_pca']:.6f} times PCA's.\n\n"
             f"{c['epochs']} epochs per trained model; the whole comparison took {results['seconds']:.0f} s.\n")
     write_text(f"{out}/results.md", text)
+
+
+def write_explorers(data, fitted, models, results, config, out, log=print):
+    """explorer_<key>.html of each trained model (Fitted records and their models, in order), from the
+    codes it was measured on; its square is the one manifolds.png draws, in the model's own codes."""
+    if fitted[0].z_test.shape[1] != 2:  # the same reason for every model: said once
+        log(why_no_page(models[0], fitted[0].z_test))
+        return
+    for f, model in zip(fitted, models):
+        lo, hi = f.plane.extent
+        centre, scale = (np.broadcast_to(a, (2,)) for a in (f.plane.centre, f.plane.scale))
+        square = [(float(c + lo * s), float(c + hi * s)) for c, s in zip(centre, scale)]
+        write_explorer(f"{out}/explorer_{f.method.key}.html", model, data, f.z_test, name=f.method.label,
+                       epochs=config.epochs, test_loss=results["methods"][f.method.key]["test_mse"],
+                       loss_label="test MSE", square=square,
+                       square_label=f"manifolds.png's [{lo:g}, {hi:g}]²{f.plane.unit}", log=log)
 
 
 def write_figures(data, fitted, out):

@@ -27,6 +27,7 @@ from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_
                   bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
 from .config import TrainConfig, build_model, config_from, model_kind
 from .data import DataError, load_dataset
+from .explorer import write_explorer
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
 
@@ -52,6 +53,8 @@ def build_parser(prog, description, add_flags=None):
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
                                                         "output always starts at the mean training image")
+    p.add_argument("--no-explorer", action="store_true",
+                   help="write no explorer.html (the page to move through a 2-D code, lab/explorer.py)")
     if add_flags:
         add_flags(p, d)
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
@@ -235,8 +238,9 @@ def add_metrics(out, **entries):
     write_json(path, {**metrics, **entries})
 
 
-def write_figures(model, data, history, config, out, name):
-    """The figures every autoencoder shows: loss curve, reconstructions, codes, and (2-D code) the latent plane."""
+def write_figures(model, data, history, config, out, name, explorer=True):
+    """The figures every autoencoder shows: loss curve, reconstructions, codes, and (2-D code) the latent
+    plane; and, if `explorer`, explorer.html, the page to move through a 2-D code (lab/explorer.py)."""
     xp = get_backend(config.backend)
     x_test = to_backend(data.x_test, xp)
     where = lambda f: os.path.join(out, f)  # noqa: E731
@@ -251,6 +255,10 @@ def write_figures(model, data, history, config, out, name):
     z = to_numpy(apply_in_batches(model.code, x_test, 1000, data.scale))
     plots.save_latent_scatter(z, data.y_test, data.class_names, where("latent_scatter.png"),
                               title=f"{name}: test set in latent space")
+    if explorer:  # from the codes just computed; a code that is not 2-D gets one line saying why
+        last = history[-1] if history else {}
+        write_explorer(where("explorer.html"), model, data, z, name=name, epochs=last.get("epoch", 0),
+                       test_loss=last.get("test_loss"))
 
     if config.latent_dim == 2:
         grid = to_backend(plots.latent_grid(21, (-4.0, 4.0)).astype(np.float32), xp)
@@ -286,7 +294,8 @@ def main(parser, model, finish=None, argv=None):
             if created and not os.listdir(out):
                 os.rmdir(out)
             raise
-        write_figures(net, data, history, config, out, config.kind.name)
+        write_figures(net, data, history, config, out, config.kind.name,
+                      explorer=not given.get("no_explorer", False))
         if finish:
             finish(net, data, config, out)
         print(f"done: metrics, checkpoint and figures in {out}")
