@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade clean
+.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade autograder clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ exercises: $(INSTALLED)
 # 2 (bad input) is. Scripts that want the status call python -m apps.grade themselves.
 grade: $(INSTALLED)
 	@$(BIN)/python -m apps.grade $(ARGS); status=$$?; [ $$status -le 1 ]
+
+# The Gradescope autograder: upload autograder.zip as the assignment's autograder (README, "For teachers").
+autograder: $(INSTALLED)
+	$(BIN)/python -m apps.autograder --build autograder.zip
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

@@ -12,6 +12,12 @@ names the line of the student's code it came from.
 The student's functions are the ones the workspace's modules define when imported; the
 reference ones are compiled from the workspace's .reference/ copies (in the project itself,
 from its own files, so that grading there says every exercise is correct).
+
+Running an answer and judging it are two steps, so that they can happen in two processes:
+`run_check` runs a check and keeps only plain data (a Run: what the function gave, what it
+changed, what it raised), and `judge` turns a Run and the expected values into a Result.
+`make grade` does both here, in one process; the course's autograder (lab/autograder.py)
+runs the student's code in a process of its own and judges in one that never runs it.
 """
 
 import ast
@@ -19,15 +25,15 @@ import contextlib
 import importlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE, rel_error
 
-from .diagnosis import as_float64, diagnoses, listed, raised, xp_hint
-from .exercises import EXERCISES, with_mistake
+from .diagnosis import as_float64, diagnoses, listed, student_frame, xp_hint
+from .exercises import EXERCISES, Checked, with_mistake
 from .workspace import REFERENCE, function_node
 
 JSON_VERSION = 1  # of the --json layout: bumped only if a course's autograder would have to change
@@ -66,20 +72,26 @@ def compiled(exercise, source, filename):
 def installed(exercise, function):
     """`function` in the exercise's place while the block runs. A module-level function is also
     replaced wherever the project imported it by name (`from nn import mse` in models/base.py)."""
-    owner, name = owner_of(exercise)
-    old = vars(owner)[name]
-    places = [(owner, name)]
-    if isinstance(owner, type(sys)):
-        places += [(m, attr) for m in list(sys.modules.values()) if m is not owner and
-                   (getattr(m, "__name__", "") or "").split(".")[0] in ("nn", "models", "lab", "apps")
-                   for attr, value in list(vars(m).items()) if value is old]
-    for place, attr in places:
+    old, where = places(exercise)
+    for place, attr in where:
         setattr(place, attr, function)
     try:
         yield
     finally:
-        for place, attr in places:
+        for place, attr in where:
             setattr(place, attr, old)
+
+
+def places(exercise):
+    """(the function in the exercise's place now, [(module or class, attribute)] where it is)."""
+    owner, name = owner_of(exercise)
+    old = vars(owner)[name]
+    where = [(owner, name)]
+    if isinstance(owner, type(sys)):
+        where += [(m, attr) for m in list(sys.modules.values()) if m is not owner and
+                  (getattr(m, "__name__", "") or "").split(".")[0] in ("nn", "models", "lab", "apps")
+                  for attr, value in list(vars(m).items()) if value is old]
+    return old, where
 
 
 def reference_file(exercise):
@@ -114,6 +126,19 @@ def compare(got, expected):
     return errors, ""
 
 
+def every_error(got, expected):
+    """{name: worst relative error} of every expected quantity, inf where `got` lacks it, has
+    another shape or is no array: what partial credit counts, where compare gives up."""
+    errors = {}
+    for name in expected:
+        try:
+            a, b = as_float64(got[name]), as_float64(expected[name])
+            errors[name] = rel_error(a, b) if a.shape == b.shape and np.all(np.isfinite(a)) else float("inf")
+        except (KeyError, TypeError, ValueError):
+            errors[name] = float("inf")
+    return errors
+
+
 def worst_per_part(errors):
     """{"encoder.0.W": e1, "encoder.0.b": e2, "dmu": e3} -> {"encoder": max(e1, e2), "dmu": e3}."""
     parts = {}
@@ -135,7 +160,9 @@ class Result:
     relative error per checked quantity (or per part of a model), on NumPy; message: what
     went wrong besides the values (an exception, a changed input, another backend);
     mistake: the classic mistake a wrong answer matches; diagnoses: what its gradients
-    say when it matches none. The JSON's "message" holds message and diagnoses, a line each."""
+    say when it matches none. The JSON's "message" holds message and diagnoses, a line each.
+    parts: the worst error of every part, inf where one is missing or misshapen (what the
+    autograder's partial credit counts; not in the JSON)."""
 
     exercise: object
     status: str
@@ -143,6 +170,7 @@ class Result:
     message: str = ""
     mistake: object = None
     diagnoses: tuple = ()
+    parts: dict = field(default_factory=dict)
 
     def as_json(self):
         e = self.exercise
@@ -152,47 +180,113 @@ class Result:
                 "mistake": self.mistake and {"name": self.mistake.name, "hint": self.mistake.hint}}
 
 
+@dataclass
+class Raised:
+    """An exception, as plain data: its type's name, its message, and the line of the
+    student's file it came from (line: its number or None; text: that line)."""
+
+    type: str
+    message: str
+    line: object = None
+    text: str = ""
+
+    @classmethod
+    def of(cls, err, exercise):
+        frame = student_frame(err, exercise)
+        return cls(type(err).__name__, str(err), frame and frame.lineno, (frame and frame.line or "").strip())
+
+    def said(self, exercise):
+        """'raised ValueError at nn/layers.py, line 88 (dx = dout @ self.W): matmul: ...'"""
+        where = "" if self.line is None else f" at {exercise.file}, line {self.line}" + (
+            f" ({self.text})" if self.text else "")
+        return f"raised {self.type}{where}: {self.message}"
+
+    def is_stub(self, exercise):
+        return self.type == "NotImplementedError" and self.message == exercise.stub_message
+
+
+@dataclass
+class Run:
+    """What running an exercise's check on one backend gave, as plain data: got ({name: array}),
+    changed (the inputs changed in place), foreign ({name: module} of returned arrays not of
+    the backend), error (a Raised, or None), hint (the xp form of a NumPy-only call, or ""),
+    malformed (why what came back cannot be judged, or "")."""
+
+    got: dict
+    changed: tuple = ()
+    foreign: dict = field(default_factory=dict)
+    error: object = None
+    hint: str = ""
+    malformed: str = ""
+
+
+def run_check(exercise, backend, student):
+    """(the Checked, or None if it raised; the Run) of the exercise's check on `backend`, with
+    whatever is installed now. student: the function under test (for the xp hint)."""
+    xp = get_backend(backend)
+    hinted = backend != next(iter(BACKENDS))  # on NumPy a NumPy call is no mistake
+    try:
+        checked = exercise.check(xp)
+    except Exception as err:  # a student's code may fail in any way; say how, and go on
+        return None, Run({}, error=Raised.of(err, exercise), hint=xp_hint(err, exercise, student) if hinted else "")
+    foreign = {name: type(value).__module__.split(".")[0] for name, value in checked.got.items()
+               if hasattr(value, "shape") and not lives_on(value, xp)}
+    hint = xp_hint(None, exercise, student) if foreign and hinted else ""
+    return checked, Run(checked.got, tuple(checked.changed), foreign, hint=hint)
+
+
+def judge(exercise, run, reference, elsewhere_runs=()):
+    """The Result of an answer from `run` (its Run on NumPy), judged against `reference` (a
+    Checked: the expected values, and the symbols and parts its diagnoses name), with the
+    TOLERANCE, the mistakes and the diagnoses of this process. elsewhere_runs: (Checked,
+    Run, backend) on each other backend, read only for an answer right on NumPy."""
+    if run.error is not None:
+        if run.error.is_stub(exercise):
+            return Result(exercise, "not started", {}, "still the stub: it raises NotImplementedError")
+        return Result(exercise, "wrong", {}, run.error.said(exercise))
+    every = every_error(run.got, reference.expected)
+    parts = worst_per_part(every) if exercise.per_part else every
+    if run.malformed:
+        return Result(exercise, "wrong", {}, run.malformed, parts=parts)
+    errors, problem = compare(run.got, reference.expected)
+    shown = worst_per_part(errors) if errors is not None and exercise.per_part else errors or {}
+    if run.changed:  # said instead of a wrong value: the check computed the expected from copies
+        function = exercise.qualname.split(".")[-1]
+        problem = "; ".join(filter(None, (
+            problem, f"your {function} changed {listed(run.changed)} in place: {exercise.inputs_hint}")))
+    right = errors is not None and correct(errors)
+    if right and not run.changed:
+        problem = problem or next(filter(None, (elsewhere(exercise, other, there, backend)
+                                                for there, other, backend in elsewhere_runs)), "")
+        return Result(exercise, "wrong" if problem else "correct", shown, problem, parts=parts)
+    mistake = diagnose(exercise, run.got)  # a classic mistake may change an input, and nothing else
+    checked = Checked(run.got, reference.expected, run.changed, reference.symbols, reference.parts)
+    found = () if mistake or right else tuple(f'{message}: reread docs/derivations.md, "{exercise.section}"'
+                                              for message in diagnoses(checked, errors))
+    return Result(exercise, "wrong", shown, problem, mistake, found, parts)
+
+
 def grade_one(exercise, student):
     """The Result of `student` (a function) for `exercise`, every other exercise being the reference."""
     first, *others = BACKENDS
     with installed(exercise, student):
-        try:
-            checked = exercise.check(get_backend(first))
-        except NotImplementedError as err:
-            if str(err) == exercise.stub_message:
-                return Result(exercise, "not started", {}, "still the stub: it raises NotImplementedError")
-            return Result(exercise, "wrong", {}, raised(err, exercise))
-        except Exception as err:  # a student's code may fail in any way; say how, and go on
-            return Result(exercise, "wrong", {}, raised(err, exercise))
-        errors, problem = compare(checked.got, checked.expected)
-        shown = worst_per_part(errors) if errors is not None and exercise.per_part else errors or {}
-        if checked.changed:  # said instead of a wrong value: the check computed the expected from copies
-            function = exercise.qualname.split(".")[-1]
-            problem = "; ".join(filter(None, (
-                problem, f"your {function} changed {listed(checked.changed)} in place: {exercise.inputs_hint}")))
-        right = errors is not None and correct(errors)
-        if right and not checked.changed:
-            problem = problem or next(filter(None, (elsewhere(exercise, student, name) for name in others)), "")
-            return Result(exercise, "wrong" if problem else "correct", shown, problem)
-    mistake = diagnose(exercise, checked.got)  # a classic mistake may change an input, and nothing else
-    found = () if mistake or right else tuple(f'{message}: reread docs/derivations.md, "{exercise.section}"'
-                                              for message in diagnoses(checked, errors))
-    return Result(exercise, "wrong", shown, problem, mistake, found)
+        checked, run = run_check(exercise, first, student)
+        elsewhere_runs = (run_check(exercise, backend, student) + (backend,) for backend in others)
+        return judge(exercise, run, checked, elsewhere_runs)
 
 
-def elsewhere(exercise, student, backend):
-    """What goes wrong on `backend` with an answer right on NumPy: a message, or ""."""
-    xp, on = get_backend(backend), f"on {BACKENDS[backend]}"
-    try:
-        checked = exercise.check(xp)
-    except Exception as err:
-        return f"{on}: {raised(err, exercise)}{xp_hint(err, exercise, student)}"
-    foreign = {name: type(value).__module__.split(".")[0] for name, value in checked.got.items()
-               if hasattr(value, "shape") and not lives_on(value, xp)}
-    if foreign:  # np.exp(x) of an array_api_strict x, say: a NumPy array, which a GPU would refuse
-        return (f"{on}: it returned {listed(sorted(set(foreign.values())))} arrays ({listed(foreign)}), not the "
-                f"backend's own{xp_hint(None, exercise, student)}")
-    errors, problem = compare(checked.got, checked.expected)
+def elsewhere(exercise, run, reference, backend):
+    """What goes wrong on `backend` with an answer right on NumPy, from its Run there and the
+    reference Checked there (None if unused): a message, or ""."""
+    on = f"on {BACKENDS[backend]}"
+    if run.error is not None:
+        return f"{on}: {run.error.said(exercise)}{run.hint}"
+    if run.malformed:
+        return f"{on}: {run.malformed}"
+    if run.foreign:  # np.exp(x) of an array_api_strict x, say: a NumPy array, which a GPU would refuse
+        return (f"{on}: it returned {listed(sorted(set(run.foreign.values())))} arrays ({listed(run.foreign)}), "
+                f"not the backend's own{run.hint}")
+    errors, problem = compare(run.got, reference.expected)
     if problem or not correct(errors):
         worst = problem or "worst relative error {1:.1e} ({0})".format(*max(errors.items(), key=lambda kv: kv[1]))
         return f"{on}: {worst}, where NumPy gives the right values"
@@ -226,10 +320,17 @@ def diagnose(exercise, got):
 def grade(exercises=EXERCISES):
     """Grade each of `exercises` with the reference version of all the others: [Result]."""
     students = [vars(owner)[name] for owner, name in map(owner_of, exercises)]  # what the modules define
-    with contextlib.ExitStack() as stack:
-        for e in EXERCISES:  # the reference everywhere first...
-            stack.enter_context(installed(e, compiled(e, *reference_file(e))))
+    with references():  # the reference everywhere first...
         return [grade_one(e, student) for e, student in zip(exercises, students)]  # ...then each student's
+
+
+@contextlib.contextmanager
+def references():
+    """Every exercise's reference version in place while the block runs."""
+    with contextlib.ExitStack() as stack:
+        for e in EXERCISES:
+            stack.enter_context(installed(e, compiled(e, *reference_file(e))))
+        yield
 
 
 def json_report(results):
