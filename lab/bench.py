@@ -29,7 +29,7 @@ from nn import Adam, Dense, Generator, Sequential
 from nn.backend import BackendError, get_backend, library_version, synchronize, to_backend
 
 from .cli import ProgressBar, bounded
-from .config import build_model, lab_config
+from .config import build_model, lab_config, named
 from .data import DataError, load_dataset
 from .train import evaluate, train_epoch
 from .workers import Worker, usable_cores
@@ -247,11 +247,8 @@ KINDS = (Kind("ours", "ours", Ours, training_note),
 
 
 def kind_named(key):
-    """The Kind called `key`; ValueError naming the ones there are."""
-    for kind in KINDS:
-        if kind.key == key:
-            return kind
-    raise ValueError(f"unknown kind {key!r}: choose from {', '.join(k.key for k in KINDS)}")
+    """The Kind called `key`."""
+    return named(KINDS, key, "kind")
 
 
 def installed(module):

@@ -65,12 +65,18 @@ MODEL_KINDS = (
 )
 
 
+def named(records, name, what, field="key", error=ValueError):
+    """The record of `records` whose `field` is `name`; else `error` naming `what` and the names there are.
+    The one look-up by name of every table of records (models, benchmark kinds, exercises)."""
+    for record in records:
+        if getattr(record, field) == name:
+            return record
+    raise error(f"unknown {what} {name!r}: choose one of {', '.join(getattr(r, field) for r in records)}")
+
+
 def model_kind(key):
-    """The ModelKind called `key`; ValueError naming the ones there are."""
-    for kind in MODEL_KINDS:
-        if kind.key == key:
-            return kind
-    raise ValueError(f"unknown model {key!r}: choose one of {', '.join(k.key for k in MODEL_KINDS)}")
+    """The ModelKind called `key`."""
+    return named(MODEL_KINDS, key, "model")
 
 
 def build_model(config, data, rng):

@@ -22,6 +22,7 @@ from nn import Dense, Generator, ReLU, Sigmoid, Tanh, gaussian_kl, gradcheck, lo
 from nn.backend import CHECK_DTYPE, namespace, to_backend, to_numpy
 from nn.optim import Adam
 
+from .config import named
 from .workspace import body_lines
 
 F64 = CHECK_DTYPE  # every check runs in float64, where centred differences are accurate
@@ -446,11 +447,8 @@ EXERCISES = (
 
 
 def find(qualname):
-    """The Exercise named `qualname`."""
-    for exercise in EXERCISES:
-        if exercise.qualname == qualname:
-            return exercise
-    raise KeyError(f"no exercise {qualname!r}: the exercises are {', '.join(e.qualname for e in EXERCISES)}")
+    """The Exercise named `qualname` (KeyError naming the ones there are)."""
+    return named(EXERCISES, qualname, "exercise", field="qualname", error=KeyError)
 
 
 def with_mistake(source, exercise, mistake):

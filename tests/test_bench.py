@@ -150,7 +150,7 @@ def test_summarise_adds_what_the_record_says_the_kind_reports():
 
 def test_kind_named_finds_the_record_or_names_the_kinds_there_are():
     assert kind_named("gemm") is KINDS[2]
-    with pytest.raises(ValueError, match="unknown kind 'tf': choose from ours, torch, gemm"):
+    with pytest.raises(ValueError, match="unknown kind 'tf': choose one of ours, torch, gemm"):
         kind_named("tf")
 
 

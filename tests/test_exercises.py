@@ -174,7 +174,7 @@ def test_bad_input_is_one_line(workspace, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         grade.main(["Dense.forward"])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "no exercise 'Dense.forward'" in err and len(err.splitlines()) == 1
+    assert exit_info.value.code == 2 and "unknown exercise 'Dense.forward'" in err and len(err.splitlines()) == 1
     with pytest.raises(SystemExit) as exit_info:
         make_exercises.main(["--out", str(workspace)])  # it exists, with work in it
     err = capsys.readouterr().err
