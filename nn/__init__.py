@@ -1,12 +1,14 @@
 """A small neural-network library with hand-written backward passes (no autograd)."""
 
 from .backend import Generator, get_backend, namespace, to_backend, to_numpy
+from .conv import Conv2d, ConvTranspose2d, Reshape
 from .layers import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, sigmoid
 from .losses import bce, bce_terms, gaussian_kl, mse, one_hot, softmax_cross_entropy
 from .optim import SGD, Adam
 
 __all__ = [
-    "Adam", "Dense", "Generator", "LeakyReLU", "ReLU", "SGD", "Sequential", "Sigmoid", "Tanh",
+    "Adam", "Conv2d", "ConvTranspose2d", "Dense", "Generator", "LeakyReLU", "ReLU", "Reshape", "SGD", "Sequential",
+    "Sigmoid", "Tanh",
     "bce", "bce_terms", "gaussian_kl", "get_backend", "mse", "namespace", "one_hot", "sigmoid", "softmax_cross_entropy",
     "to_backend", "to_numpy",
 ]

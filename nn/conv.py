@@ -1,0 +1,287 @@
+"""Convolutions with hand-written backward passes: Conv2d, ConvTranspose2d and Reshape.
+
+Batches are (N, C, H, W), and the weights have PyTorch's layouts, so that a student can
+hold them against PyTorch's documentation and weights move between the two unchanged:
+Conv2d's W is (out, in, k, k), ConvTranspose2d's W is (in, out, k, k), b is (out,).
+
+A convolution is one matrix product over image patches. `im2col` gathers, for every output
+pixel, the k x k window of the padded input it sees, as a column: patches (N, C k k, L), with
+L = H_out W_out output pixels. Then y = W_mat @ patches. `col2im` is its adjoint: it puts
+columns back where im2col took them, *adding* where windows overlap, and crops the padding.
+Both walk the k x k kernel offsets and take, at each, one strided slice of the padded image,
+the same slice (`window`); nothing here needs stride tricks.
+
+ConvTranspose2d is the adjoint of Conv2d: its forward is a convolution's input gradient
+(col2im), its input gradient a convolution (im2col). So the two layers share these two
+functions, and no line of either is written twice.
+
+Derived in docs/derivations.md, "Convolution", in the names used here.
+"""
+
+import math
+
+from .backend import TRAIN_DTYPE, namespace, resolve_dtype
+from .layers import INITS, Layer
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """H_out of a convolution: the number of k-wide windows, `stride` apart, in size + 2 padding."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_output_size(size, kernel, stride, padding):
+    """H_out of a transposed convolution: the smallest image that conv_output_size maps back to `size`
+    (PyTorch's formula with output_padding = 0)."""
+    return (size - 1) * stride - 2 * padding + kernel
+
+
+def pad(x, padding):
+    """x: (N, C, H, W) -> (N, C, H + 2p, W + 2p), zeros around it. (xp.pad is not in the standard.)"""
+    if padding == 0:
+        return x
+    xp = namespace(x)
+    N, C, H, W = x.shape
+    x_padded = xp.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=x.dtype)
+    x_padded[:, :, padding:padding + H, padding:padding + W] = x
+    return x_padded
+
+
+def crop(x_padded, padding):
+    """The inverse of pad's frame: (N, C, H + 2p, W + 2p) -> (N, C, H, W), the interior."""
+    if padding == 0:
+        return x_padded
+    return x_padded[:, :, padding:-padding, padding:-padding]
+
+
+def window(i, j, stride, H_out, W_out):
+    """The index of kernel offset (i, j) in every window: rows i, i + s, ..., i + s (H_out - 1),
+    columns likewise, of a padded image. (The stop is the last row + 1, not i + s H_out:
+    the standard leaves a stop past the end of an axis unspecified.)"""
+    return (slice(None), slice(None),
+            slice(i, i + stride * (H_out - 1) + 1, stride), slice(j, j + stride * (W_out - 1) + 1, stride))
+
+
+def im2col(x, kernel, stride, padding):
+    """x: (N, C, H, W) -> patches: (N, C k k, H_out W_out), where
+
+        patches[n, (c, i, j), (h, w)] = x_padded[n, c, s h + i, s w + j]
+
+    the k x k window under output pixel (h, w), one column per output pixel."""
+    xp = namespace(x)
+    N, C, H, W = x.shape
+    H_out, W_out = (conv_output_size(size, kernel, stride, padding) for size in (H, W))
+    x_padded = pad(x, padding)
+    patches = xp.zeros((N, C, kernel, kernel, H_out, W_out), dtype=x.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            patches[:, :, i, j, :, :] = x_padded[window(i, j, stride, H_out, W_out)]  # (N, C, H_out, W_out)
+    return xp.reshape(patches, (N, C * kernel * kernel, H_out * W_out))
+
+
+def col2im(patches, x_shape, kernel, stride, padding):
+    """The adjoint of im2col: patches: (N, C k k, H_out W_out) -> dx: x_shape = (N, C, H, W), where
+
+        dx_padded[n, c, s h + i, s w + j] += patches[n, (c, i, j), (h, w)]   over all (i, j, h, w)
+
+    then the padding cropped. It adds: a pixel under several overlapping windows gets a term from each."""
+    xp = namespace(patches)
+    N, C, H, W = x_shape
+    H_out, W_out = (conv_output_size(size, kernel, stride, padding) for size in (H, W))
+    patches = xp.reshape(patches, (N, C, kernel, kernel, H_out, W_out))
+    dx_padded = xp.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=patches.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            dx_padded[window(i, j, stride, H_out, W_out)] += patches[:, :, i, j, :, :]
+    return crop(dx_padded, padding)
+
+
+def initial_kernel(init, shape, n_out, fan_in, fan_out, rng, dtype):
+    """(W: shape, b: (n_out,)) drawn from `rng` as nn/layers.py's initial_params draws a Dense's,
+    for these fans: "he" W ~ N(0, 2 / fan_in), "xavier" N(0, 2 / (fan_in + fan_out)), b = 0;
+    "uniform" W and b uniform in +-1/sqrt(fan_in)."""
+    if init == "uniform":
+        bound = 1.0 / math.sqrt(fan_in)
+        return rng.uniform(shape, -bound, bound, dtype), rng.uniform((n_out,), -bound, bound, dtype)
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    variance = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + fan_out)
+    W = rng.normal(shape, dtype)
+    W *= math.sqrt(variance)
+    return W, rng.xp.zeros((n_out,), dtype=resolve_dtype(rng.xp, dtype))
+
+
+def _check_geometry(name, kernel_size, stride, padding):
+    for what, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}: {what} must be an int >= {least} (square kernels, strides and paddings), "
+                             f"got {value!r}")
+
+
+class _Convolution(Layer):
+    """What Conv2d and ConvTranspose2d share: their geometry, the input check and repr."""
+
+    def _setup(self, in_channels, out_channels, kernel_size, stride, padding, init):
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding, self.init = kernel_size, stride, padding, init
+        _check_geometry(repr(self), kernel_size, stride, padding)
+        self.input_grad = True  # False skips dx (backward returns None): the first layer never needs it
+
+    def _check_input(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+
+    def __repr__(self):
+        extra = f", stride={self.stride}" if self.stride != 1 else ""
+        extra += f", padding={self.padding}" if self.padding else ""
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}{extra})"
+
+
+class Conv2d(_Convolution):
+    """2-D convolution (PyTorch's cross-correlation, no kernel flip), as one matrix product over patches.
+
+    x: (N, in, H, W), W: (out, in, k, k), b: (out,), y: (N, out, H_out, W_out), with
+    H_out = conv_output_size(H, k, stride, padding) = (H + 2 padding - k) // stride + 1, and
+
+        y[n, o, h, w] = sum_{c, i, j} W[o, c, i, j] x_padded[n, c, s h + i, s w + j] + b[o].
+
+    forward keeps `self.patches` = im2col(x): (N, in k k, L) and `self.x_shape`; backward(dout:
+    y's shape) fills grads "W" and "b" and returns dx: (N, in, H, W) (None if `input_grad` is False).
+
+    Derived in docs/derivations.md, "Convolution": with W_mat = W as (out, in k k) and dout_mat =
+    dout as (N, out, L), dW = sum_n dout_mat @ patches.T, db = sum of dout over (n, h, w),
+    dx = col2im(W_mat.T @ dout_mat).
+
+    init: as Dense's (nn/layers.py), with fan_in = in k k and fan_out = out k k (PyTorch's fans).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0, init="he",
+                 dtype=TRAIN_DTYPE):
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, init)
+        k = kernel_size
+        W, b = initial_kernel(init, (out_channels, in_channels, k, k), out_channels,
+                              fan_in=in_channels * k * k, fan_out=out_channels * k * k, rng=rng, dtype=dtype)
+        self.params = {"W": W, "b": b}
+
+    def forward(self, x):
+        W, b = self.params["W"], self.params["b"]
+        xp = namespace(x, W)  # refuses an input from another backend
+        self._check_input(x)
+        N, _, H, W_in = x.shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        if k > H + 2 * p or k > W_in + 2 * p:
+            raise ValueError(f"{self!r}: kernel_size {k} is larger than the padded image "
+                             f"{H + 2 * p}x{W_in + 2 * p} (input {tuple(x.shape)} padded by {p})")
+        H_out, W_out = conv_output_size(H, k, s, p), conv_output_size(W_in, k, s, p)
+        self.x_shape = tuple(x.shape)
+        self.patches = im2col(x, k, s, p)  # (N, in k k, L)
+        W_mat = xp.reshape(W, (self.out_channels, -1))  # (out, in k k)
+        y = W_mat @ self.patches  # (N, out, L)
+        y += xp.reshape(b, (self.out_channels, 1))
+        return xp.reshape(y, (N, self.out_channels, H_out, W_out))
+
+    def backward(self, dout):
+        xp = namespace(dout)
+        N = dout.shape[0]
+        W = self.params["W"]
+        dout_mat = xp.reshape(dout, (N, self.out_channels, -1))  # (N, out, L)
+        dW_mat = xp.sum(dout_mat @ xp.permute_dims(self.patches, (0, 2, 1)), axis=0)  # (out, in k k)
+        self.grads["W"] = xp.reshape(dW_mat, W.shape)
+        self.grads["b"] = xp.sum(dout, axis=(0, 2, 3))
+        if not self.input_grad:
+            return None
+        dpatches = xp.reshape(W, (self.out_channels, -1)).T @ dout_mat  # (N, in k k, L)
+        return col2im(dpatches, self.x_shape, self.kernel_size, self.stride, self.padding)
+
+
+class ConvTranspose2d(_Convolution):
+    """2-D transposed convolution: the adjoint of Conv2d(out, in, k, stride, padding) with the same W.
+
+    x: (N, in, H, W), W: (in, out, k, k), b: (out,), y: (N, out, H_out, W_out), with
+    H_out = conv_transpose_output_size(H, k, stride, padding) = (H - 1) stride - 2 padding + k, and
+
+        y_padded[n, o, s h + i, s w + j] += sum_c W[c, o, i, j] x[n, c, h, w],   y = crop(y_padded) + b[o]:
+
+    every input pixel stamps its k x k kernel onto the output, `stride` apart. With W_mat = W as
+    (in, out k k) and x_mat = x as (N, in, H W), forward is y = col2im(W_mat.T @ x_mat) + b: a
+    convolution's input gradient. forward keeps `self.x`; backward(dout: y's shape) fills grads
+    "W" and "b" and returns dx: (N, in, H, W) (None if `input_grad` is False).
+
+    Derived in docs/derivations.md, "Convolution": with dpatches = im2col(dout): (N, out k k, H W),
+    dW = sum_n x_mat @ dpatches.T, db = sum of dout over (n, h, w), dx = W_mat @ dpatches:
+    its input gradient is a convolution.
+
+    init: as Dense's (nn/layers.py), with fan_in = in k k / stride**2, the number of products
+    summed into one output pixel on average (each input pixel's stamp covers k k output pixels, and
+    input pixels are `stride` apart), and fan_out = out k k. PyTorch takes fan_in = W.shape[1] k k
+    = out k k, the fan of the convolution this is the adjoint of; with it a He-initialised layer's
+    output variance is off by in / (out stride**2).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0, init="he",
+                 dtype=TRAIN_DTYPE):
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, init)
+        k = kernel_size
+        W, b = initial_kernel(init, (in_channels, out_channels, k, k), out_channels,
+                              fan_in=in_channels * k * k / stride**2, fan_out=out_channels * k * k,
+                              rng=rng, dtype=dtype)
+        self.params = {"W": W, "b": b}
+
+    def forward(self, x):
+        W, b = self.params["W"], self.params["b"]
+        xp = namespace(x, W)  # refuses an input from another backend
+        self._check_input(x)
+        N, _, H, W_in = x.shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        H_out, W_out = conv_transpose_output_size(H, k, s, p), conv_transpose_output_size(W_in, k, s, p)
+        if H_out < 1 or W_out < 1:
+            raise ValueError(f"{self!r}: padding {p} crops the whole output of input {tuple(x.shape)} "
+                             f"((H - 1) stride - 2 padding + k = {H_out}x{W_out})")
+        self.x = x
+        x_mat = xp.reshape(x, (N, self.in_channels, H * W_in))  # (N, in, H W)
+        patches = xp.reshape(W, (self.in_channels, -1)).T @ x_mat  # (N, out k k, H W)
+        y = col2im(patches, (N, self.out_channels, H_out, W_out), k, s, p)
+        y += xp.reshape(b, (self.out_channels, 1, 1))
+        return y
+
+    def backward(self, dout):
+        xp = namespace(dout)
+        N, _, H, W_in = self.x.shape
+        W = self.params["W"]
+        dpatches = im2col(dout, self.kernel_size, self.stride, self.padding)  # (N, out k k, H W)
+        x_mat = xp.reshape(self.x, (N, self.in_channels, H * W_in))
+        dW_mat = xp.sum(x_mat @ xp.permute_dims(dpatches, (0, 2, 1)), axis=0)  # (in, out k k)
+        self.grads["W"] = xp.reshape(dW_mat, W.shape)
+        self.grads["b"] = xp.sum(dout, axis=(0, 2, 3))
+        if not self.input_grad:
+            return None
+        dx = xp.reshape(W, (self.in_channels, -1)) @ dpatches  # (N, in, H W)
+        return xp.reshape(dx, self.x.shape)
+
+
+class Reshape(Layer):
+    """Each example reshaped: x: (N, *any) -> y: (N, *shape), between dense and convolutional parts.
+
+    Reshape((C, H, W)) turns a Dense's (N, C H W) into images, Reshape((C H W,)) images into rows
+    (row-major, as PyTorch's view and nn.Unflatten). backward(dout: (N, *shape)) returns dx of x's
+    shape: the same numbers, reshaped back.
+    """
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        xp = namespace(x)
+        if math.prod(x.shape[1:]) != math.prod(self.shape):
+            raise ValueError(f"{self!r} needs {math.prod(self.shape)} numbers per example, "
+                             f"got input of shape {tuple(x.shape)}")
+        self.x_shape = tuple(x.shape)
+        return xp.reshape(x, (x.shape[0], *self.shape))
+
+    def backward(self, dout):
+        return namespace(dout).reshape(dout, self.x_shape)
+
+    def __repr__(self):
+        return f"Reshape({self.shape})"
