@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 
 from models import VAE, AutoEncoder
+from models.conv import CHANNELS
 
 
 @dataclasses.dataclass
@@ -25,6 +26,8 @@ class TrainConfig:
     lr: float = 5e-4  # the lab's Adam step size
     latent_dim: int = 2  # the lab's: a plane that can be drawn (manifold.png); 16 or more reconstructs sharper
     hidden: tuple = (512,)  # the lab's 784-512-latent MLP
+    arch: str = "mlp"  # the lab's; "conv": convolutions of `channels` (models/conv.py), `hidden` unused
+    channels: tuple = CHANNELS  # arch "conv": the two convolutions' output channels
     loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
     beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
     init: str = "he-xavier"  # or "uniform", PyTorch's; the decoder's first biases start in +-1 either way (CODE_BIAS)
@@ -33,7 +36,7 @@ class TrainConfig:
     backend: str = "numpy"  # "cupy" for the GPU
 
     # Settings that fix the shapes of the parameters: a checkpoint only fits a run that shares them.
-    ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "loss")
+    ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "arch", "channels", "loss")
 
     @property
     def kind(self):
@@ -55,14 +58,29 @@ class ModelKind:
     build: Callable
 
 
+def shapes(config, data):
+    """The settings every model reads of its architecture: arch, hidden widths or channels, and the
+    data's image shape (H, W) (None for data that are not images)."""
+    return dict(arch=config.arch, channels=config.channels, image_shape=getattr(data, "image_shape", None))
+
+
 MODEL_KINDS = (
     ModelKind("vae", "VAE", "train_vae.py",
               lambda c, data, rng: VAE(data.input_dim, c.hidden, c.latent_dim, loss=c.loss, beta=c.beta, init=c.init,
-                                       x_mean=data.mean_image, rng=rng)),
+                                       x_mean=data.mean_image, rng=rng, **shapes(c, data))),
     ModelKind("ae", "Autoencoder", "train_ae.py",
               lambda c, data, rng: AutoEncoder(data.input_dim, c.hidden, c.latent_dim, loss=c.loss, init=c.init,
-                                               x_mean=data.mean_image, rng=rng)),
+                                               x_mean=data.mean_image, rng=rng, **shapes(c, data))),
 )
+
+
+def describe(config, data):
+    """The network in one phrase, for titles and logs: widths from the data to the code,
+    "VAE 784-512-2" (an MLP) or "VAE conv 28x28-32-64-2" (channels of each convolution)."""
+    arch = "" if config.arch == "mlp" else f" {config.arch}"
+    size = data.input_dim if config.arch == "mlp" else "x".join(map(str, data.image_shape))
+    widths = config.hidden if config.arch == "mlp" else config.channels
+    return f"{config.kind.name}{arch} {size}-{'-'.join(map(str, widths))}-{config.latent_dim}"
 
 
 def named(records, name, what, field="key", error=ValueError):

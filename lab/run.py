@@ -19,13 +19,14 @@ import time
 import numpy as np
 
 from models.base import INIT_SCHEMES
+from models.conv import ARCHS
 from nn import Adam, Generator
 from nn.backend import BackendError, backend_name, get_backend, to_backend, to_numpy
 
 from . import plots
 from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
                   bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
-from .config import TrainConfig, build_model, config_from, model_kind
+from .config import TrainConfig, build_model, config_from, describe, model_kind
 from .data import DataError, load_dataset
 from .explorer import write_explorer
 from .files import CheckpointError, load_npz, save_npz, write_json
@@ -50,6 +51,10 @@ def build_parser(prog, description, add_flags=None):
     p.add_argument("--latent-dim", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.latent_dim})")
     p.add_argument("--hidden", type=int_list("widths", "512 or 512,256"),
                    help="hidden widths, comma-separated (default: 512)")
+    p.add_argument("--arch", choices=ARCHS, help=f"network (default: {d.arch}, the lab's); conv: two convolutions "
+                                                 "each way (models/conv.py), for images whose sides are multiples of 4")
+    p.add_argument("--channels", type=int_list("channel counts", "32,64"),
+                   help=f"--arch conv: the convolutions' output channels (default: {','.join(map(str, d.channels))})")
     p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
     p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
                                                         "output always starts at the mean training image")
@@ -67,7 +72,10 @@ def make_config(model, given, resumed_config=None):
     """The run's TrainConfig from the flags `given`, over a checkpoint's config when resuming."""
     if resumed_config is None:
         return config_from(TrainConfig, given, model=model, backend=backend_name_from(given.get("backend")))
+    defaults = TrainConfig()  # a checkpoint written before a setting existed ran with its default
     saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]),
+                 channels=tuple(resumed_config.get("channels", defaults.channels)),
+                 arch=resumed_config.get("arch", defaults.arch),
                  log_likelihood=tuple(resumed_config.get("log_likelihood", ())))
     if saved["model"] != model:
         theirs, ours = model_kind(saved["model"]), model_kind(model)
@@ -167,7 +175,7 @@ def fit(config, out, resume_from=None, show_progress=True):
     # What a failure can truthfully say was kept: the checkpoint this run started from, or the last it wrote.
     kept = f"the checkpoint {resume_from.path} is kept" if resume_from else "no checkpoint was written yet"
     with StopRequest() as stop:  # from here on, Ctrl-C and SIGTERM stop the run cleanly
-        print(f"{config.kind.name} {data.input_dim}-{'-'.join(map(str, config.hidden))}-{config.latent_dim} "
+        print(f"{describe(config, data)} "
               f"on {data.name} ({n} train / {data.x_test.shape[0]} test images), "
               f"{backend_name(xp)} backend, writing to {out}", flush=True)
         for epoch in range(first_epoch, config.epochs + 1):

@@ -1,9 +1,10 @@
 """A deterministic autoencoder: x -> z = encoder(x) -> x_hat = decoder(z)."""
 
-from nn import Generator
+from nn import Dense, Generator, Sequential
 from nn.backend import TRAIN_DTYPE
 
-from .base import CODE_BIAS, Model, Reconstruction, mlp
+from .base import CODE_BIAS, Model, Reconstruction, layer_init
+from .conv import CHANNELS, architecture
 
 
 class AutoEncoder(Model):
@@ -16,19 +17,29 @@ class AutoEncoder(Model):
     the autoencoder that spans the same subspace as PCA's top `latent_dim` components.
     init: "he-xavier" or "uniform" (models/base.py, `mlp`; the decoder's first biases are
     CODE_BIAS's either way); x_mean: the mean training image, for `start_at`.
+    arch: "mlp", or "conv" (models/conv.py: convolutions with `channels` over images of
+    `image_shape`, then one Dense to the code; `hidden` is then unused).
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, activation="relu", linear=False,
-                 loss="mse", init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 loss="mse", init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE,
+                 arch="mlp", channels=CHANNELS, image_shape=None):
         rng = rng or Generator(0)
+        if linear and arch != "mlp":
+            raise ValueError(f"a linear autoencoder is one Dense each way: it has no arch {arch!r}; use arch 'mlp'")
         hidden = () if linear else tuple(hidden)
-        self.encoder = mlp((input_dim, *hidden, latent_dim), activation, rng, dtype, init)
-        self.decoder = mlp((latent_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
-                           first_bias=None if linear else CODE_BIAS)  # no ReLU to place in the linear one
+        build = architecture(arch)
+        shapes = dict(input_dim=input_dim, hidden=hidden, channels=tuple(channels), image_shape=image_shape,
+                      activation=activation, init=init, rng=rng, dtype=dtype)
+        trunk, width = build.encoder(**shapes)
+        code = Dense(width, latent_dim, rng, init=layer_init(init, False), dtype=dtype)  # a linear code
+        self.encoder = Sequential(*trunk.layers, code)
         self.encoder.layers[0].input_grad = False  # nothing upstream of x needs dL/dx
+        self.decoder = build.decoder(**shapes, code_dim=latent_dim,
+                                     first_bias=None if linear else CODE_BIAS)  # no ReLU to place in the linear one
         self.recon_loss = Reconstruction(loss, linear)
-        self.loss, self.linear, self.init = loss, linear, init
-        self.settings = ("loss", "linear", "init")
+        self.loss, self.linear, self.init, self.arch = loss, linear, init, arch
+        self.settings = ("arch", "loss", "linear", "init")
         self.parts = {"encoder": self.encoder, "decoder": self.decoder}
         self.collect_params()
         if x_mean is not None:

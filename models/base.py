@@ -44,10 +44,12 @@ class Model:
         about x_mean: (input_dim,), the mean training image. The decoder's first steps then
         go into the differences between images, not into finding their average (for the
         linear AE this is PCA's centring)."""
-        last = [layer for layer in self.decoder.layers if isinstance(layer, Dense)][-1]
-        b = last.params["b"]
+        b = [layer for layer in self.decoder.layers if "b" in layer.params][-1].params["b"]
         xp = namespace(b)
-        b[...] = xp.astype(self.recon_loss.logits_of(to_backend(x_mean, xp)), b.dtype)
+        # Each output bias covers the pixels it is added to: one each after a Dense (b: (D,)), a whole
+        # channel after a transposed convolution (b: (channels,)). It starts at the logit of their mean.
+        covered = xp.reshape(to_backend(x_mean, xp), (b.shape[0], -1))
+        b[...] = xp.astype(self.recon_loss.logits_of(xp.mean(covered, axis=1)), b.dtype)
 
     def state_dict(self):
         return {name: to_numpy(p) for name, p in self.params.items()}
@@ -104,15 +106,35 @@ def mlp(sizes, activation, rng, dtype, init="he-xavier", last_activation=False, 
     n_layers = len(sizes) - 1
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         activated = i < n_layers - 1 or last_activation
-        layer_init = init if init == "uniform" else (
-            "he" if activated and activation in ("relu", "leaky_relu") else "xavier")
-        layers.append(Dense(n_in, n_out, rng, init=layer_init, dtype=dtype))
+        layers.append(Dense(n_in, n_out, rng, init=layer_init(init, activated, activation), dtype=dtype))
         if activated:
             layers.append(ACTIVATIONS[activation]())
     if first_bias is not None:
         first = layers[0]
         first.params["b"][...] = rng.uniform(tuple(first.params["b"].shape), -first_bias, first_bias, dtype)
     return Sequential(*layers)
+
+
+def layer_init(scheme, activated, activation="relu"):
+    """One layer's init under a model's scheme: "he-xavier" gives "he" before a ReLU-like
+    activation and "xavier" before tanh, sigmoid or none; "uniform" gives "uniform"."""
+    if scheme == "uniform":
+        return scheme
+    return "he" if activated and activation in ("relu", "leaky_relu") else "xavier"
+
+
+def mlp_encoder(*, input_dim, hidden, activation, init, rng, dtype, condition_dim=0, **_):
+    """(trunk, width): rows (N, input_dim + condition_dim) -> Dense -> activation per hidden width
+    -> (N, width), width = hidden[-1] (the input itself when hidden is empty: the linear AE's)."""
+    trunk = mlp((input_dim + condition_dim, *hidden), activation, rng, dtype, init, last_activation=True)
+    if trunk.layers:
+        trunk.layers[0].input_grad = False  # nothing upstream of the data needs a gradient
+    return trunk, (hidden[-1] if hidden else input_dim + condition_dim)
+
+
+def mlp_decoder(*, code_dim, input_dim, hidden, activation, init, rng, dtype, first_bias, **_):
+    """rows (N, code_dim) -> reversed(hidden)... -> logits (N, input_dim) (`mlp`, with first_bias)."""
+    return mlp((code_dim, *reversed(hidden), input_dim), activation, rng, dtype, init, first_bias=first_bias)
 
 
 class Reconstruction:

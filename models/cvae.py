@@ -28,6 +28,7 @@ from nn import Generator, gaussian_kl, one_hot
 from nn.backend import TRAIN_DTYPE, namespace
 
 from .base import Model, Reconstruction
+from .conv import CHANNELS
 from .vae import kl_weight, vae_layers
 
 
@@ -38,19 +39,22 @@ class ConditionalVAE(Model):
     Every method that reads images or codes also takes their labels: (N,) ints on the same
     backend. Heads, sampler, KL term, output head and the init / x_mean arguments are the
     VAE's (models/vae.py); `forward(x, labels, eps)` takes fixed noise for a gradient check.
+    arch, channels, image_shape: the VAE's; with "conv" the class enters the encoder as C
+    constant planes beside the image (models/conv.py, AsImages).
     """
 
     def __init__(self, input_dim, n_classes, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
-                 init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE, arch="mlp", channels=CHANNELS,
+                 image_shape=None):
         self.rng = rng = rng or Generator(0)
         self.n_classes, self.latent_dim, self.beta, self.dtype = n_classes, latent_dim, kl_weight(beta), dtype
         # [x, y] into the encoder and [z, y] into the decoder: each first layer is C inputs wider.
         self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
             input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, activation=activation, init=init, rng=rng,
-            dtype=dtype, condition_dim=n_classes)
+            dtype=dtype, condition_dim=n_classes, arch=arch, channels=channels, image_shape=image_shape)
         self.recon_loss = Reconstruction(loss)
-        self.loss, self.init = loss, init
-        self.settings = ("n_classes", "loss", "beta", "init")
+        self.loss, self.init, self.arch = loss, init, arch
+        self.settings = ("n_classes", "arch", "loss", "beta", "init")
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
         self.collect_params()
         if x_mean is not None:

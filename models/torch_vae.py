@@ -46,6 +46,36 @@ class TorchVAE(nn.Module):
         return {"loss": recon + kl, "recon": recon, "kl": kl}
 
 
+class TorchConvVAE(TorchVAE):
+    """models/conv.py's convolutional VAE in PyTorch: rows x: (N, H W) -> (N, 1, H, W) ->
+    Conv2d(1, c1) -> ReLU -> Conv2d(c1, c2) -> ReLU -> flatten -> (mu, logvar); z -> Linear ->
+    ReLU -> (N, c2, H/4, W/4) -> ConvTranspose2d(c2, c1) -> ReLU -> ConvTranspose2d(c1, 1) ->
+    sigmoid -> rows. Kernel 4, stride 2, padding 1 throughout; forward is TorchVAE's."""
+
+    def __init__(self, image_shape=(28, 28), channels=(32, 64), latent_dim=2):
+        nn.Module.__init__(self)
+        (H, W), grid = image_shape, (channels[-1], image_shape[0] // 2 ** len(channels),
+                                     image_shape[1] // 2 ** len(channels))
+        width = grid[0] * grid[1] * grid[2]
+        convs = [layer for c_in, c_out in zip((1, *channels), channels)
+                 for layer in (nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU())]
+        self.encoder = nn.Sequential(nn.Unflatten(1, (1, H, W)), *convs, nn.Flatten())
+        self.mu = nn.Linear(width, latent_dim)
+        self.logvar = nn.Linear(width, latent_dim)
+        widths = (*reversed(channels), 1)
+        deconvs = [layer for c_in, c_out in zip(widths, widths[1:])
+                   for layer in (nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU())][:-1]
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, width), nn.ReLU(), nn.Unflatten(1, grid), *deconvs,
+                                     nn.Flatten(), nn.Sigmoid())
+
+
+def twin(config, input_dim, image_shape):
+    """The PyTorch twin of the model a TrainConfig (lab/config.py) describes: its arch and widths."""
+    if config.arch == "conv":
+        return TorchConvVAE(image_shape, config.channels, config.latent_dim)
+    return TorchVAE(input_dim, config.hidden, config.latent_dim)
+
+
 def train_epoch(model, optimizer, x, batch_size):
     """One pass over x: (N, D), a float tensor on the model's device, in a random order:
     the mean loss per image. lab/train.py's train_epoch, with autograd doing backward()."""

@@ -25,27 +25,31 @@ so z is a plain differentiable function of mu and logvar:
 from nn import Dense, Generator, gaussian_kl
 from nn.backend import TRAIN_DTYPE, namespace
 
-from .base import CODE_BIAS, HEAD_SCALE, Model, Reconstruction, mlp
+from .base import CODE_BIAS, HEAD_SCALE, Model, Reconstruction
+from .conv import CHANNELS, architecture
 
 
 def vae_layers(*, input_dim, hidden, latent_dim, activation, init, rng, dtype, head_scale=HEAD_SCALE,
-               condition_dim=0):
-    """(encoder, mu_head, logvar_head, decoder) of a VAE: the trunk (input_dim + condition_dim) -> hidden...,
-    the two heads hidden[-1] -> latent_dim (their weights scaled by head_scale), and the decoder
-    (latent_dim + condition_dim) -> reversed(hidden)... -> input_dim. condition_dim: the width of a
+               condition_dim=0, arch="mlp", channels=CHANNELS, image_shape=None):
+    """(encoder, mu_head, logvar_head, decoder) of a VAE: the trunk of `arch` (models/conv.py,
+    Architecture) from (input_dim + condition_dim) to its width, the two heads width -> latent_dim
+    (their weights scaled by head_scale), and the decoder (latent_dim + condition_dim) -> input_dim.
+    "mlp": the trunk is Dense layers of widths `hidden`, the decoder their mirror; "conv": the
+    convolutions of `channels` over images of `image_shape`, (H, W). condition_dim: the width of a
     condition both ends read beside their input (the conditional VAE's one-hot class), 0 for none."""
     hidden = tuple(hidden)
-    if not hidden:
+    if arch == "mlp" and not hidden:
         raise ValueError("a VAE needs at least one hidden layer in its encoder trunk, e.g. hidden=(512,)")
-    encoder = mlp((input_dim + condition_dim, *hidden), activation, rng, dtype, init, last_activation=True)
-    encoder.layers[0].input_grad = False  # nothing upstream of the data needs a gradient
+    build = architecture(arch)
+    shapes = dict(input_dim=input_dim, hidden=hidden, channels=tuple(channels), image_shape=image_shape,
+                  activation=activation, init=init, rng=rng, dtype=dtype)
+    encoder, width = build.encoder(**shapes, condition_dim=condition_dim)
     head_init = "uniform" if init == "uniform" else "xavier"
-    mu_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
-    logvar_head = Dense(hidden[-1], latent_dim, rng, init=head_init, dtype=dtype)
+    mu_head = Dense(width, latent_dim, rng, init=head_init, dtype=dtype)
+    logvar_head = Dense(width, latent_dim, rng, init=head_init, dtype=dtype)
     for head in (mu_head, logvar_head):
         head.params["W"] *= head_scale  # q(z|x) starts near the prior for every image
-    decoder = mlp((latent_dim + condition_dim, *reversed(hidden), input_dim), activation, rng, dtype, init,
-                  first_bias=CODE_BIAS)
+    decoder = build.decoder(**shapes, code_dim=latent_dim + condition_dim, first_bias=CODE_BIAS)
     return encoder, mu_head, logvar_head, decoder
 
 
@@ -65,18 +69,21 @@ class VAE(Model):
     (models/base.py, `mlp`; either way the decoder's first biases are drawn in +-CODE_BIAS);
     head_scale: the factor on the heads' initial weights (HEAD_SCALE: q(z|x) starts near the
     prior; 1.0 for the scheme's full scale); x_mean: the mean training image, for `start_at`.
+    arch: "mlp", the lab's, or "conv" (models/conv.py: convolutions with `channels` over images of
+    `image_shape`, (H, W); `hidden` is then unused). Either way x is a batch of rows, (N, input_dim).
     """
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
-                 init="he-xavier", head_scale=HEAD_SCALE, x_mean=None, rng=None, dtype=TRAIN_DTYPE):
+                 init="he-xavier", head_scale=HEAD_SCALE, x_mean=None, rng=None, dtype=TRAIN_DTYPE,
+                 arch="mlp", channels=CHANNELS, image_shape=None):
         self.rng = rng = rng or Generator(0)
         self.latent_dim, self.beta, self.dtype = latent_dim, kl_weight(beta), dtype
         self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
             input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, activation=activation, init=init, rng=rng,
-            dtype=dtype, head_scale=head_scale)
+            dtype=dtype, head_scale=head_scale, arch=arch, channels=channels, image_shape=image_shape)
         self.recon_loss = Reconstruction(loss)
-        self.loss, self.init, self.head_scale = loss, init, head_scale
-        self.settings = ("loss", "beta", "init", "head_scale")
+        self.loss, self.init, self.head_scale, self.arch = loss, init, head_scale, arch
+        self.settings = ("arch", "loss", "beta", "init", "head_scale")
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
         self.collect_params()
         if x_mean is not None:

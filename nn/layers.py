@@ -198,6 +198,8 @@ class Sequential(Layer):
     def backward(self, dout):
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
+            if dout is None:  # a layer with input_grad = False: nothing before it needs a gradient
+                return None
         return dout
 
     def __repr__(self):

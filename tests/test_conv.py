@@ -229,19 +229,19 @@ def test_bad_geometry_is_one_line(what, value):
 
 def col2im_assigning(patches, x_shape, kernel, stride, padding):
     """col2im with `=` for `+=`: where windows overlap, the last one wins."""
-    N, C, H, W = x_shape
+    C, H, W, N = x_shape
     H_out, W_out = conv_output_size(H, kernel, stride, padding), conv_output_size(W, kernel, stride, padding)
-    patches = np.reshape(patches, (N, C, kernel, kernel, H_out, W_out))
-    dx_padded = np.zeros((N, C, H + 2 * padding, W + 2 * padding))
+    patches = np.reshape(patches, (C, kernel, kernel, H_out, W_out, N))
+    dx_padded = np.zeros((C, H + 2 * padding, W + 2 * padding, N))
     for i in range(kernel):
         for j in range(kernel):
-            dx_padded[conv.window(i, j, stride, H_out, W_out)] = patches[:, :, i, j]
+            dx_padded[conv.window(i, j, stride, H_out, W_out)] = patches[:, i, j]
     return conv.crop(dx_padded, padding)
 
 
 def window_without_stride(i, j, stride, H_out, W_out):
     """Every kernel offset's window as if stride were 1, in im2col and col2im alike."""
-    return slice(None), slice(None), slice(i, i + H_out), slice(j, j + W_out)
+    return slice(None), slice(i, i + H_out), slice(j, j + W_out), slice(None)
 
 
 def with_weight_as(transform):
@@ -292,7 +292,7 @@ MISTAKES = [
             {Conv2d: ("shape",), ConvTranspose2d: ("shape",)}),
     # The same shape, the wrong window: the top-left corner of the padded gradient.
     Mistake("padding cropped from one corner", patching("crop", lambda x_padded, padding: x_padded[
-                :, :, :x_padded.shape[2] - 2 * padding, :x_padded.shape[3] - 2 * padding]),
+                :, :x_padded.shape[1] - 2 * padding, :x_padded.shape[2] - 2 * padding, :]),
             {Conv2d: ("gradient",), ConvTranspose2d: ("reference", "gradient")}),
     # In im2col and col2im alike, so that forward and backward agree: only the reference sees it.
     Mistake("stride ignored", patching("window", window_without_stride),

@@ -108,7 +108,7 @@ def test_public_api_shapes(xp):
     terms = cvae.forward(x, labels, rng=rng)
     assert set(terms) == {"loss", "recon", "kl"} and all(t.shape == () for t in terms.values())
     assert cvae.n_classes == C
-    assert repr(cvae).startswith(f"ConditionalVAE(n_classes={C}, loss='mse', beta=1.0, init='he-xavier',")
+    assert repr(cvae).startswith(f"ConditionalVAE(n_classes={C}, arch='mlp', loss='mse', beta=1.0, init='he-xavier',")
 
 
 @pytest.mark.parametrize("call, message", [

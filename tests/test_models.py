@@ -131,10 +131,10 @@ def test_a_model_is_not_a_layer_and_its_repr_shows_its_parts_and_settings():
     vae = VAE(D, hidden=(H,), latent_dim=J, beta=0.5)
     assert not isinstance(vae, Layer)  # backward() takes no dout: see models/base.py
     text = repr(vae)
-    assert text.startswith("VAE(loss='mse', beta=0.5,")
+    assert text.startswith("VAE(arch='mlp', loss='mse', beta=0.5,")
     for part in ("encoder=Sequential(", f"mu=Dense({H}, {J}", f"logvar=Dense({H}, {J}", "decoder=Sequential("):
         assert part in text, text
-    assert repr(AutoEncoder(D, latent_dim=J, linear=True)).startswith("AutoEncoder(loss='mse', linear=True,")
+    assert repr(AutoEncoder(D, latent_dim=J, linear=True)).startswith("AutoEncoder(arch='mlp', loss='mse', linear=True,")
 
 
 def test_models_load_their_own_state_and_refuse_another_shape():
