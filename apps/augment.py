@@ -9,6 +9,7 @@ import sys
 
 from lab.augmentation import AugmentConfig, results_table, study, study_config
 from lab.cli import add_common_flags, backend_name_from, bounded, default_out, int_list, run_main
+from models.conv import ARCHS
 
 
 def main(argv=None):
@@ -24,6 +25,10 @@ def main(argv=None):
                    help=f"shifted copies or generated images per labelled image (default: {d.extra})")
     p.add_argument("--steps", type=bounded(int, 1), metavar="S",
                    help=f"Adam steps of every classifier (default: {d.steps})")
+    p.add_argument("--cvae-arch", choices=ARCHS, help=f"the conditional VAE's network (default: {d.cvae_arch}, "
+                                                      "the lab's); conv: models/conv.py's")
+    p.add_argument("--cvae-latent", type=bounded(int, 1), metavar="J",
+                   help=f"the conditional VAE's latent size (default: {d.cvae_latent}, the lab's)")
     p.add_argument("--quick", action="store_true", help="small settings on digits: seconds, a first look")
     args = p.parse_args(argv)
     if args.seed is not None and args.seeds is None:  # one seed, the common flag's way

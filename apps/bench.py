@@ -39,7 +39,7 @@ def save_figure(config, results, kinds, path):
     bound = next((kind for kind in ran if not kind.trains), None)
     line = {} if bound is None else {"reference": results[bound.key]["seconds"], "reference_label": bound.label}
     save_bar_chart([kind.label for kind in bars], [results[kind.key]["seconds"] for kind in bars], path,
-                   title=f"VAE training on {config.dataset}, {config.backend}, {config.threads} threads",
+                   title=f"Training {config.network} on {config.dataset}, {config.backend}, {config.threads} threads",
                    ylabel="seconds per epoch (median)", **line)
 
 

@@ -63,9 +63,9 @@ def main(argv=None):
                    {"config": dataclasses.asdict(config), "seeds": list(args.seeds), "test_loss": curves})
         write_text(os.path.join(out, "quality.md"),
                    f"# Test loss per image after each epoch, seeds {seeds}\n\n"
-                   f"The lab's VAE on {config.dataset}, batch {config.batch_size}, Adam lr {LAB.lr:g}.\n\n{table}\n")
+                   f"{config.network[0].upper()}{config.network[1:]} on {config.dataset}, batch {config.batch_size}, Adam lr {LAB.lr:g}.\n\n{table}\n")
         save_curves_with_range({kind.label: curves[kind.key] for kind in kinds}, os.path.join(out, "quality.png"),
-                               title=f"The lab's VAE on {config.dataset}: test loss, seeds {seeds}",
+                               title=f"{config.network[0].upper()}{config.network[1:]} on {config.dataset}: test loss, seeds {seeds}",
                                ylabel="test loss per image")
         print(f"\nquality.json, quality.md and quality.png in {out}")
 

@@ -58,6 +58,8 @@ class AugmentConfig:
     max_shift: int = 2  # pixels, each way
     cvae_hidden: tuple = LAB.hidden  # the lab's VAE, conditioned on the class
     cvae_latent: int = LAB.latent_dim
+    cvae_arch: str = LAB.arch  # the lab's MLP, or "conv": the convolutional VAE of models/conv.py
+    cvae_channels: tuple = LAB.channels  # cvae_arch "conv": its convolutions' channels
     cvae_steps: int = 3000
     cvae_lr: float = 1e-3  # a larger step than the lab's 5e-4: it gets far fewer steps
     m1_epochs: int = 10  # of the lab's VAE (lab.config.lab_config: its lr and batch) over all training images
@@ -231,7 +233,8 @@ def train_cvae(study, x, y, rng):
     """A conditional VAE trained on the labelled images x: (N, D) uint8 with labels y: (N,), host arrays."""
     c, data, xp = study.config, study.data, study.xp
     mean = x.mean(axis=0) * data.scale  # of the labelled images only: no other data is seen
-    cvae = ConditionalVAE(data.input_dim, len(data.class_names), c.cvae_hidden, c.cvae_latent, x_mean=mean, rng=rng)
+    cvae = ConditionalVAE(data.input_dim, len(data.class_names), c.cvae_hidden, c.cvae_latent, x_mean=mean, rng=rng,
+                          arch=c.cvae_arch, channels=c.cvae_channels, image_shape=data.image_shape)
     return fit(cvae, to_backend(x, xp), to_backend(y, xp), data.scale, c.cvae_steps, c.batch_size, c.cvae_lr, rng)
 
 
@@ -333,7 +336,14 @@ def results_table(results, config):
             "difference with real images only, seed by seed, and whether it is larger than the seed-to-seed "
             "spread of real images only with every seed agreeing on its sign.\n\n" + "\n".join(rows)
             + f"\n\n{config.steps} Adam steps per classifier (lr {config.lr:g}, batch {config.batch_size}); "
-            f"{config.extra} extra images per labelled one; the whole study took {results['seconds']:.0f} s.\n")
+            f"{config.extra} extra images per labelled one; the conditional VAE: {cvae_network(config)}, "
+            f"{config.cvae_steps} Adam steps (lr {config.cvae_lr:g}); the whole study took {results['seconds']:.0f} s.\n")
+
+
+def cvae_network(config):
+    """The conditional VAE in words: "mlp 512, latent 2" or "conv 32,64, latent 16"."""
+    widths = config.cvae_hidden if config.cvae_arch == "mlp" else config.cvae_channels
+    return f"{config.cvae_arch} {','.join(map(str, widths))}, latent {config.cvae_latent}"
 
 
 def cvae_samples(study, out):

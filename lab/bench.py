@@ -25,11 +25,12 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from nn import Adam, Dense, Generator, Sequential
+from models.conv import ARCHS
+from nn import Adam, Conv2d, ConvTranspose2d, Dense, Generator, Sequential
 from nn.backend import BackendError, get_backend, library_version, synchronize, to_backend
 
-from .cli import ProgressBar, bounded
-from .config import build_model, lab_config, named
+from .cli import ProgressBar, bounded, int_list
+from .config import build_model, describe, lab_config, named
 from .data import DataError, load_dataset
 from .train import evaluate, train_epoch
 from .workers import Worker, usable_cores
@@ -49,13 +50,24 @@ class BenchConfig:
     batch_size: int = LAB.batch_size
     threads: int = dataclasses.field(default_factory=usable_cores)  # BLAS and PyTorch threads, each kind
     backend: str = "numpy"  # "cupy": ours on the GPU, PyTorch on CUDA, cuBLAS for the limit
+    arch: str = LAB.arch  # the lab's MLP, or "conv" (models/conv.py)
+    channels: tuple = LAB.channels  # arch "conv": the convolutions' output channels
+    latent_dim: int = LAB.latent_dim
     skip: tuple = ()  # keys of kinds not to run
     seed: int = 0
+
+    @property
+    def network(self):
+        """What is measured, in a title: "the lab's VAE", or "the conv VAE (channels 32,64, latent 2)"."""
+        if (self.arch, self.latent_dim) == (LAB.arch, LAB.latent_dim):
+            return "the lab's VAE"
+        widths = "" if self.arch == "mlp" else f"channels {','.join(map(str, self.channels))}, "
+        return f"the {self.arch} VAE ({widths}latent {self.latent_dim})"
 
     def train_config(self):
         """The lab's TrainConfig, on this benchmark's data, batch size, seed and backend."""
         return lab_config(dataset=self.dataset, data_dir=self.data_dir, batch_size=self.batch_size, seed=self.seed,
-                          backend=self.backend)
+                          backend=self.backend, arch=self.arch, channels=self.channels, latent_dim=self.latent_dim)
 
 
 # --- The GEMM-bound limit -----------------------------------------------------------------
@@ -86,24 +98,45 @@ class Product(NamedTuple):
         return 2 * m * k * n
 
 
-def step_products(model, batch):
-    """The matrix products of one training step of `model` on `batch` rows, read off its Dense layers.
+def step_products(model, batch, x=None):
+    """The matrix products of one training step of `model` on `batch` rows, read off its layers.
 
     Each Dense does y = x @ W forward, dW = x.T @ dout backward, and dx = dout @ W.T unless
     it is a first layer (input_grad False: nothing upstream of the data needs a gradient).
+    A Conv2d does W_mat @ patches, dout_mat @ patches.T and W_mat.T @ dout_mat; a
+    ConvTranspose2d W_mat.T @ x_mat, x_mat @ dpatches.T and W_mat @ dpatches (nn/conv.py).
+    Their sizes depend on the image's, so a model with convolutions first runs forward on x,
+    a batch of `batch` rows, and each convolution's sizes are read off what it kept.
     """
+    if x is not None:
+        model.forward(x)
     products = []
     for part, module in model.parts.items():
         layers = module.layers if isinstance(module, Sequential) else [module]
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                continue
-            name, n_in, n_out = f"{part}.{i}", layer.in_features, layer.out_features
-            products += [Product(f"{name}: x @ W", (batch, n_in), (n_in, n_out)),
-                         Product(f"{name}: x.T @ dout", (batch, n_in), (batch, n_out), "a")]
-            if layer.input_grad:
-                products.append(Product(f"{name}: dout @ W.T", (batch, n_out), (n_in, n_out), "b"))
+            products += layer_products(f"{part}.{i}", layer, batch)
     return products
+
+
+def layer_products(name, layer, batch):
+    """The products of one layer's forward and backward (none for a layer without weights)."""
+    if isinstance(layer, Dense):
+        n_in, n_out = layer.in_features, layer.out_features
+        forward = [Product(f"{name}: x @ W", (batch, n_in), (n_in, n_out)),
+                   Product(f"{name}: x.T @ dout", (batch, n_in), (batch, n_out), "a")]
+        return forward + [Product(f"{name}: dout @ W.T", (batch, n_out), (n_in, n_out), "b")] * layer.input_grad
+    if isinstance(layer, Conv2d):
+        (rows, columns), out = layer.patches.shape, layer.out_channels  # (in k k, L N)
+        return [Product(f"{name}: W_mat @ patches", (out, rows), (rows, columns)),
+                Product(f"{name}: dout_mat @ patches.T", (out, columns), (rows, columns), "b")] + [
+                Product(f"{name}: W_mat.T @ dout_mat", (out, rows), (out, columns), "a")] * layer.input_grad
+    if isinstance(layer, ConvTranspose2d):
+        (n_in, columns), k = layer.x_mat.shape, layer.kernel_size  # (in, H W N)
+        rows = layer.out_channels * k * k
+        return [Product(f"{name}: W_mat.T @ x_mat", (n_in, rows), (n_in, columns), "a"),
+                Product(f"{name}: x_mat @ dpatches.T", (n_in, columns), (rows, columns), "b")] + [
+                Product(f"{name}: W_mat @ dpatches", (n_in, rows), (rows, columns))] * layer.input_grad
+    return []
 
 
 def gemm_seconds(xp, products, repeats=GEMM_REPEATS, seed=0, dtype="float32"):
@@ -173,7 +206,7 @@ class Torch:
         lab = config.train_config()
         self.x, self.x_test = (torch.from_numpy(x).to(device).float().mul_(data.scale)  # in [0, 1]
                                for x in (data.x_train, data.x_test))
-        self.model = torch_vae.TorchVAE(data.input_dim, lab.hidden, lab.latent_dim).to(device)
+        self.model = torch_vae.twin(lab, data.input_dim, data.image_shape).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lab.lr)
         self.torch_vae, self.torch, self.config = torch_vae, torch, config
         self.info = {"version": f"torch {torch.__version__}", "threads": torch.get_num_threads()}
@@ -191,16 +224,18 @@ class Gemm:
 
     def __init__(self, config, data, xp):
         self.xp, self.steps = xp, steps_per_epoch(data.x_train.shape[0], config.batch_size)
-        self.model = build_model(config.train_config(), data, Generator(config.seed, xp))
+        model = build_model(config.train_config(), data, Generator(config.seed, xp))
+        self.products = {rows: step_products(model, rows, xp.zeros((rows, data.input_dim), dtype=xp.float32))
+                         for rows in self.steps}  # for each step size: the full batch, the last
         self.info = {"version": f"{config.backend} matmul", "steps_by_batch_rows": self.steps,
-                     "products_per_step": len(step_products(self.model, config.batch_size)),
-                     "flops": sum(count * sum(p.flops() for p in step_products(self.model, rows))
+                     "products_per_step": len(self.products[config.batch_size]),
+                     "flops": sum(count * sum(p.flops() for p in self.products[rows])
                                   for rows, count in self.steps.items())}  # of one epoch
 
     def epoch(self):
         """Not the time this takes: each step size (the full batch, and the last, smaller one)
         timed on its own, times its count."""
-        return {"seconds": sum(count * gemm_seconds(self.xp, step_products(self.model, rows))[0]
+        return {"seconds": sum(count * gemm_seconds(self.xp, self.products[rows])[0]
                                for rows, count in self.steps.items())}
 
 
@@ -283,6 +318,10 @@ def add_flags(parser, defaults):
     parser.add_argument("--batch-size", type=bounded(int, 1), help=f"default: the lab's, {defaults.batch_size}")
     parser.add_argument("--threads", type=bounded(int, 1),
                         help=f"threads for BLAS and PyTorch (default: the {defaults.threads} cores this may use)")
+    parser.add_argument("--arch", choices=ARCHS, help=f"the network (default: {defaults.arch}, the lab's)")
+    parser.add_argument("--channels", type=int_list("channel counts", "32,64"),
+                        help=f"--arch conv: the convolutions' channels (default: {','.join(map(str, defaults.channels))})")
+    parser.add_argument("--latent-dim", type=bounded(int, 1), help=f"default: the lab's, {defaults.latent_dim}")
     parser.add_argument("--skip", metavar="KIND[,KIND]", type=kind_keys,
                         help=f"kinds not to run, of {', '.join(k.key for k in KINDS)} (say, --skip torch)")
 
@@ -298,7 +337,8 @@ class Measured:
         self.xp = get_backend(config.backend)
         data = load_dataset(config.dataset, config.data_dir)
         self.kind, self.trainer = kind, kind.trainer(config, data, self.xp)
-        self.info = {"images": data.x_train.shape[0], "input_dim": data.input_dim, **self.trainer.info}
+        self.info = {"images": data.x_train.shape[0], "input_dim": data.input_dim,
+                     "model": describe(config.train_config(), data), **self.trainer.info}
 
     def step(self):
         synchronize(self.xp)
@@ -388,7 +428,7 @@ def format_table(config, results, kinds=KINDS):
     """The results as readable text: a row per kind, the measured epochs, the ratios, the notes."""
     lab, device = config.train_config(), "gpu" if config.backend == "cupy" else "cpu"
     first = next(r for r in results.values() if "skipped" not in r)
-    lines = [f"VAE {first['input_dim']}-{'-'.join(map(str, lab.hidden))}-{lab.latent_dim} ({lab.loss.upper()} + KL), "
+    lines = [f"{first['model']} ({lab.loss.upper()} + KL), "
              f"Adam lr {lab.lr:g}, batch {config.batch_size}, float32, {config.dataset}: {first['images']} images "
              f"per epoch", f"backend {config.backend}, {config.threads} threads; medians of {config.epochs} epochs "
              f"after {config.warmup} warm-up, one epoch of each in turn", "",
