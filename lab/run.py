@@ -154,7 +154,10 @@ def fit(config, out, resume_from=None, show_progress=True):
     xp = get_backend(config.backend)
     data = load_dataset(config.dataset, config.data_dir)
     rng = Generator(config.seed, xp)
-    model = build_model(config, data, rng)
+    try:
+        model = build_model(config, data, rng)
+    except ValueError as err:  # settings no model can have for these data, say --arch conv on 7x7 images
+        raise UsageError(f"{data.name}: {err}") from None
     optimizer = Adam(model.params, lr=config.lr)
     history, first_epoch, progress = [], 1, None
     if resume_from is not None:
@@ -298,7 +301,7 @@ def main(parser, model, finish=None, argv=None):
         try:
             net, data, history = fit(config, out, resumed,
                                      show_progress=progress_wanted(given.get("no_progress", False)))
-        except (DataError, BackendError):  # nothing ran: leave no empty folder behind
+        except (DataError, BackendError, UsageError):  # nothing ran: leave no empty folder behind
             if created and not os.listdir(out):
                 os.rmdir(out)
             raise

@@ -342,3 +342,34 @@ def test_a_script_started_without_its_requirements_says_how_to_set_them_up(name)
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "make venv" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+CONV_FLAGS = ["--dataset", "digits", "--arch", "conv", "--channels", "4,8", "--batch-size", "64", "--lr", "3e-3",
+              "--no-progress"]
+
+
+@pytest.mark.parametrize("model", ["vae", "ae"])
+def test_a_conv_run_writes_every_figure_and_resumes(tmp_path, model):
+    out = tmp_path / "run"
+    assert main(model, [*CONV_FLAGS, "--epochs", "1", "--out", str(out)]) == 0
+    for figure in ("loss_curve", "reconstructions", "latent_scatter", "manifold"):
+        assert (out / f"{figure}.png").stat().st_size > 1000, figure
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["arch"] == "conv" and metrics["config"]["channels"] == [4, 8]
+    assert main(model, ["--resume", str(out / "checkpoint.npz"), "--epochs", "2", "--no-progress"]) == 0
+    assert len(json.loads((out / "metrics.json").read_text())["epochs"]) == 2
+
+
+def test_an_image_size_the_conv_decoder_cannot_rebuild_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    err = run_main(capsys, "vae", [*CONV_FLAGS, "--channels", "4,4,4,4", "--out", str(out)])
+    assert "multiples of 16 (16, 32," in err and "not 8x8" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_checkpoint_from_before_the_arch_setting_resumes_as_an_mlp(tmp_path):
+    _, out, _ = train(tmp_path, epochs=1)
+    arrays, meta = load_npz(out / "checkpoint.npz")
+    del meta["config"]["arch"], meta["config"]["channels"]
+    save_npz(out / "checkpoint.npz", arrays, meta)
+    assert main("vae", ["--resume", str(out / "checkpoint.npz"), "--epochs", "2", "--no-progress"]) == 0
