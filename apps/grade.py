@@ -23,17 +23,19 @@ except Exception as err:  # a SyntaxError, or a name used before it exists
 
 
 def scoreboard(results):
-    lines = [f"{'':3s}{'exercise':23s}{'status':13s}worst relative error of each (correct below {TOLERANCE:g})"]
+    width = max([len("exercise"), *(len(r.exercise.qualname) for r in results)]) + 2  # the name column
+    indent = " " * (3 + width + 13)  # under the errors
+    lines = [f"{'':3s}{'exercise':{width}s}{'status':13s}worst relative error of each (correct below {TOLERANCE:g})"]
     for r in results:
         errors = "  ".join(f"{name} {value:.1e}" for name, value in r.errors.items())
-        lines.append(f"{r.exercise.order:2d} {r.exercise.qualname:23s}{r.status:13s}{errors or r.message}")
+        lines.append(f"{r.exercise.order:2d} {r.exercise.qualname:{width}s}{r.status:13s}{errors or r.message}")
         if r.status == "wrong" and r.errors and r.message:
-            lines.append(f"{'':39s}{r.message}")
-        lines += [f"{'':39s}{diagnosis}" for diagnosis in r.diagnoses]  # what its gradients say
+            lines.append(f"{indent}{r.message}")
+        lines += [f"{indent}{diagnosis}" for diagnosis in r.diagnoses]  # what its gradients say
         if r.mistake:
-            lines.append(f"{'':39s}looks like '{r.mistake.name}': {r.mistake.hint}")
+            lines.append(f"{indent}looks like '{r.mistake.name}': {r.mistake.hint}")
         elif r.status == "wrong" and not r.diagnoses and max(r.errors.values(), default=0.0) >= TOLERANCE:
-            lines.append(f"{'':39s}matches none of the classic mistakes: read docs/derivations.md, "
+            lines.append(f"{indent}matches none of the classic mistakes: read docs/derivations.md, "
                          f"\"{r.exercise.section}\"")
     correct = sum(r.status == "correct" for r in results)
     lines.append(f"\n{correct} of {len(results)} correct")

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from models import VAE, AutoEncoder
-from nn import Dense, Generator, ReLU, Sigmoid, Tanh, gaussian_kl, gradcheck, losses
+from nn import Conv2d, ConvTranspose2d, Dense, Generator, ReLU, Sigmoid, Tanh, gaussian_kl, gradcheck, losses
 from nn.backend import CHECK_DTYPE, namespace, to_backend, to_numpy
 from nn.optim import Adam
 
@@ -141,27 +141,36 @@ def check_numerical_grad(xp):
     return Checked(got, expected, tuple(changed), symbols)
 
 
-def layer_check(make_layer, width_in, width_out):
-    """The check of a layer's backward: the gradients of x: (5, width_in) and of every
-    parameter, named as the scoreboard shows them ("dx", "dW", "db"), against centred
-    differences of f = sum(layer.forward(x) * dout) (nn/gradcheck.py, check_layer). The
+def layer_check(make_layer, x_shape):
+    """The check of a layer's backward: the gradients of x: x_shape and of every parameter,
+    named as the scoreboard shows them ("dx", "dW", "db"), against centred differences of
+    f = sum(layer.forward(x) * dout), dout of y's shape (nn/gradcheck.py, check_layer). The
     backward gets a copy of dout; f keeps the original."""
 
     def check(xp):
         rng = Generator(1, xp)
         layer = make_layer(rng)
-        x, dout = rng.normal((5, width_in), F64), rng.normal((5, width_out), F64)
+        x = rng.normal(x_shape, F64)
+        dout = rng.normal(tuple(layer.forward(x).shape), F64)
         given = Inputs(dout=dout)
-        layer.forward(x)
         got = {"dx": layer.backward(given["dout"]), **{f"d{name}": g for name, g in layer.grads.items()}}
 
         def f():
             return xp.sum(layer.forward(x) * dout)
 
         expected = {f"d{name}": g for name, g in numerical(f, {"x": x, **layer.params}).items()}
-        return Checked(got, expected, given.changed(), each(expected, N=5))
+        return Checked(got, expected, given.changed(), each(expected, N=x_shape[0]))
 
     return check
+
+
+# The convolutions' geometry: kernel 3 at stride 2, so that windows overlap (a pixel under two
+# windows gets two terms, which only an adding col2im gives it); padding 1, so that the padding
+# is cropped from dx; images of 5 x 3, odd and not square, and unequal channel counts, so that a transposed or
+# misordered axis changes a shape, or else the numbers; N = 3, so that a factor of 2 is not
+# named after N. ConvTranspose2d is the adjoint of the Conv2d: from its 3 x 2 output back to
+# 5 x 3. Each check takes 0.01 s on NumPy, 0.25 s on array_api_strict.
+CONV = dict(kernel_size=3, stride=2, padding=1, dtype=F64)
 
 
 def check_mse(xp):
@@ -288,7 +297,7 @@ EXERCISES = (
     Exercise(
         order=2, file="nn/layers.py", qualname="Dense.backward", section="Dense",
         teaches="the chain rule through a matrix product",
-        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), 4, 3),
+        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), (5, 4)),
         mistakes=(
             Mistake("dW transposed",
                     "your dW is dout.T @ x, the transpose of dL/dW: dW[i, o] = sum_n x[n, i] dout[n, o], that is "
@@ -306,7 +315,7 @@ EXERCISES = (
     Exercise(
         order=3, file="nn/layers.py", qualname="ReLU.backward", section="Activations",
         teaches="an elementwise derivative",
-        check=layer_check(lambda rng: ReLU(), 4, 4),
+        check=layer_check(lambda rng: ReLU(), (5, 4)),
         mistakes=(
             Mistake("passes where x <= 0",
                     "your gradient flows where the input was negative and stops where it was positive: the other way "
@@ -319,7 +328,7 @@ EXERCISES = (
     Exercise(
         order=4, file="nn/layers.py", qualname="Sigmoid.backward", section="Activations",
         teaches="a derivative in terms of the output",
-        check=layer_check(lambda rng: Sigmoid(), 4, 4),
+        check=layer_check(lambda rng: Sigmoid(), (5, 4)),
         mistakes=(
             Mistake("derivative y",
                     "you multiply by y: the sigmoid's derivative is y (1 - y) (y is exp's derivative, not the "
@@ -329,7 +338,7 @@ EXERCISES = (
     Exercise(
         order=5, file="nn/layers.py", qualname="Tanh.backward", section="Activations",
         teaches="the same, for tanh",
-        check=layer_check(lambda rng: Tanh(), 4, 4),
+        check=layer_check(lambda rng: Tanh(), (5, 4)),
         mistakes=(
             Mistake("1 - y",
                     "you multiply by 1 - y: tanh's derivative is 1 - tanh(x)**2 = 1 - y**2",
@@ -442,6 +451,68 @@ EXERCISES = (
                     "h feeds both heads, so dL/dh is the sum of what both heads' backward passes return",
                     (("dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)",
                       "self.logvar_head.backward(dlogvar)\n        dh = self.mu_head.backward(dmu)"),)),
+        )),
+    Exercise(
+        order=12, file="nn/conv.py", qualname="Conv2d.backward", section="Convolution",
+        teaches="a convolution's backward: one matrix product over patches, and col2im",
+        check=layer_check(lambda rng: Conv2d(2, 3, rng=rng, **CONV), (3, 2, 5, 3)),
+        mistakes=(
+            Mistake("dout reshaped, not permuted",
+                    "your dout_mat is dout reshaped as it came, (N, out, H_out, W_out): its rows then mix images and "
+                    "channels. The columns of patches are (h, w, n): put dout in the layers' layout first, "
+                    'inner(dout): (out, H_out, W_out, N), then reshape it to (out, L N) (docs/derivations.md, '
+                    '"Convolution", step 3)',
+                    (("xp.reshape(inner(dout), ", "xp.reshape(dout, "),)),
+            Mistake("dW transposed",
+                    "your dW is patches @ dout_mat.T, (in k k, out): the transpose of dW_mat = dout_mat @ patches.T, "
+                    "(out, in k k), which a reshape to W's shape accepts without a word, for they have as many "
+                    'entries (docs/derivations.md, "Convolution", step 4)',
+                    (("dout_mat @ self.patches.T", "self.patches @ dout_mat.T"),)),
+            Mistake("dW left a matrix",
+                    "your dW is dW_mat, (out, in k k): reshape it to W's shape (out, in, k, k), the inverse of the "
+                    'reshape that made W_mat (docs/derivations.md, "Convolution", step 4)',
+                    (("xp.reshape(dout_mat @ self.patches.T, W.shape)", "dout_mat @ self.patches.T"),)),
+            Mistake("db summed over the channels",
+                    "your db sums dout_mat over axis 0, its output channels: dout_mat is (out, L N), a row per "
+                    "channel (in Dense the rows are examples). b[o] is added at every output pixel of every image, "
+                    'so db[o] sums row o, over axis 1 (docs/derivations.md, "Convolution", step 5)',
+                    (("xp.sum(dout_mat, axis=1)", "xp.sum(dout_mat, axis=0)"),)),
+            Mistake("dx left in the layers' layout",
+                    "your dx is col2im's (in, H, W, N), the layers' own layout: outer() turns it back into the "
+                    'interface\'s (N, in, H, W), x\'s shape (docs/derivations.md, "Convolution", step 6)',
+                    (("return outer(col2im(dpatches, self.x_shape, self.kernel_size, self.stride, self.padding))",
+                      "return col2im(dpatches, self.x_shape, self.kernel_size, self.stride, self.padding)"),)),
+        )),
+    Exercise(
+        order=13, file="nn/conv.py", qualname="ConvTranspose2d.backward", section="Convolution",
+        teaches="the adjoint's backward: a convolution of dout",
+        check=layer_check(lambda rng: ConvTranspose2d(3, 2, rng=rng, **CONV), (3, 3, 3, 2)),
+        mistakes=(
+            Mistake("dW transposed",
+                    "your dW is dpatches @ x_mat.T, (out k k, in): the transpose of dW_mat = x_mat @ dpatches.T, "
+                    "(in, out k k), which a reshape to W's shape accepts without a word, for they have as many "
+                    'entries (docs/derivations.md, "Convolution", step 10)',
+                    (("self.x_mat @ dpatches.T", "dpatches @ self.x_mat.T"),)),
+            Mistake("dW left a matrix",
+                    "your dW is dW_mat, (in, out k k): reshape it to W's shape (in, out, k, k), the inverse of the "
+                    'reshape that made W_mat (docs/derivations.md, "Convolution", step 10)',
+                    (("xp.reshape(self.x_mat @ dpatches.T, W.shape)", "self.x_mat @ dpatches.T"),)),
+            Mistake("db summed over the batch alone",
+                    "your db sums dout over axis 0 only, as Dense's does: b[o] is added at every pixel (h, w) of "
+                    "channel o of every image, so db[o] sums dout[:, o] over the batch and both image axes, "
+                    '(0, 2, 3) (docs/derivations.md, "Convolution", step 10)',
+                    (("xp.sum(dout, axis=(0, 2, 3))", "xp.sum(dout, axis=0)"),)),
+            Mistake("dx reshaped, not permuted",
+                    "your dx is W_mat @ dpatches reshaped straight to (N, in, H, W): a reshape is not a transpose. "
+                    "Its columns are (h, w, n), the layers' order: reshape it to (in, H, W, N), then outer() it "
+                    'into (N, in, H, W) (docs/derivations.md, "Convolution", step 11)',
+                    (("return outer(xp.reshape(dx, (self.in_channels, H, W_in, N)))",
+                      "return xp.reshape(dx, self.x_shape)"),)),
+            Mistake("dx left in the layers' layout",
+                    "your dx is (in, H, W, N), the layers' own layout: outer() turns it back into the interface's "
+                    '(N, in, H, W), x\'s shape (docs/derivations.md, "Convolution", step 11)',
+                    (("return outer(xp.reshape(dx, (self.in_channels, H, W_in, N)))",
+                      "return xp.reshape(dx, (self.in_channels, H, W_in, N))"),)),
         )),
 )
 

@@ -2,8 +2,10 @@
 calls, found by taking that step with the reference functions in place, each one traced.
 
 The lab's VAE on squared error calls Dense, ReLU and Sigmoid's backward passes, mse, gaussian_kl,
-Adam.update and VAE.backward; not bce, Tanh, AutoEncoder.backward or numerical_grad. So a student
-can train the VAE as soon as the exercises it runs on are correct (apps/grade.py --before-training).
+Adam.update and VAE.backward; not bce, Tanh, AutoEncoder.backward, numerical_grad or the
+convolutions. With arch "conv" it calls Conv2d.backward and ConvTranspose2d.backward too (the
+first convolution's backward runs for its dW and db, though it skips dx). So a student can train
+the VAE as soon as the exercises it runs on are correct (apps/grade.py --before-training).
 """
 
 import contextlib
@@ -33,17 +35,19 @@ def traced(function, exercise, called):
 
 def exercises_used(config, exercises=EXERCISES):
     """The exercises, of `exercises`, whose functions one training step (forward, backward, Adam)
-    of the model `config` describes calls. The step is taken on a model of the same kind and loss
-    with 6 pixels and 4 hidden units: which functions run does not depend on the sizes."""
+    of the model `config` describes calls. The step is taken on a model of the same kind, loss and
+    architecture on 4 x 4 images, with 4 hidden units or channels (2, 2): which functions run
+    does not depend on the sizes."""
     called = set()
     with contextlib.ExitStack() as stack:
         for exercise in exercises:
             stack.enter_context(installed(exercise, traced(compiled(exercise, *reference_file(exercise)), exercise,
                                                            called)))
-        data = SimpleNamespace(input_dim=6, mean_image=np.full(6, 0.5))  # all build_model reads of a dataset
+        # all build_model reads of a dataset; 4 x 4 is the smallest image two convolutions halve twice
+        data = SimpleNamespace(input_dim=16, mean_image=np.full(16, 0.5), image_shape=(4, 4))
         rng = Generator(0)
-        model = build_model(dataclasses.replace(config, hidden=(4,), latent_dim=2), data, rng)
-        model.forward(rng.uniform((3, 6), 0.0, 1.0), rng=rng)
+        model = build_model(dataclasses.replace(config, hidden=(4,), channels=(2, 2), latent_dim=2), data, rng)
+        model.forward(rng.uniform((3, 16), 0.0, 1.0), rng=rng)
         model.backward()
         Adam(model.params, lr=config.lr).step(model.grads)
     return [exercise for exercise in exercises if exercise.qualname in called]

@@ -4,12 +4,15 @@ Batches are (N, C, H, W), and the weights have PyTorch's layouts, so that a stud
 hold them against PyTorch's documentation and weights move between the two unchanged:
 Conv2d's W is (out, in, k, k), ConvTranspose2d's W is (in, out, k, k), b is (out,).
 
-A convolution is one matrix product over image patches. `im2col` gathers, for every output
-pixel, the k x k window of the padded input it sees, as a column: patches (N, C k k, L), with
-L = H_out W_out output pixels. Then y = W_mat @ patches. `col2im` is its adjoint: it puts
-columns back where im2col took them, *adding* where windows overlap, and crops the padding.
-Both walk the k x k kernel offsets and take, at each, one strided slice of the padded image,
-the same slice (`window`); nothing here needs stride tricks.
+Inside the layers a batch is kept as (C, H, W, N), channels first and batch last (`inner`
+turns the interface's (N, C, H, W) into it and `outer` back, both views). A convolution is
+then one matrix product over image patches for the whole batch. `im2col` gathers, for every
+output pixel of every image, the k x k window of the padded input it sees, as a column:
+patches (C k k, L N), with L = H_out W_out output pixels per image, the columns in (h, w, n)
+order. Then y = W_mat @ patches: (out, L N), already in the layers' layout. `col2im` is its
+adjoint: it puts columns back where im2col took them, *adding* where windows overlap, and
+crops the padding. Both walk the k x k kernel offsets and take, at each, one strided slice
+of the padded image, the same slice (`window`); nothing here needs stride tricks.
 
 ConvTranspose2d is the adjoint of Conv2d: its forward is a convolution's input gradient
 (col2im), its input gradient a convolution (im2col). So the two layers share these two
@@ -161,12 +164,16 @@ class Conv2d(_Convolution):
 
         y[n, o, h, w] = sum_{c, i, j} W[o, c, i, j] x_padded[n, c, s h + i, s w + j] + b[o].
 
-    forward keeps `self.patches` = im2col(x): (N, in k k, L) and `self.x_shape`; backward(dout:
-    y's shape) fills grads "W" and "b" and returns dx: (N, in, H, W) (None if `input_grad` is False).
+    forward computes y_mat = W_mat @ patches: (out, L N), with W_mat = W as (out, in k k), adds
+    b[o] to row o and outer()s it into y. It keeps `self.patches` = im2col(inner(x)): (in k k, L N),
+    L = H_out W_out, a column per output pixel of every image, in (h, w, n) order, and
+    `self.x_shape`, x's shape in the layers' layout: (in, H, W, N).
+    backward(dout: y's shape) fills grads "W" and "b", of W's and b's shapes, and returns dx:
+    (N, in, H, W); if `input_grad` is False it returns None (it still fills both grads).
 
-    Derived in docs/derivations.md, "Convolution": with W_mat = W as (out, in k k) and dout_mat =
-    dout as (N, out, L), dW = sum_n dout_mat @ patches.T, db = sum of dout over (n, h, w),
-    dx = col2im(W_mat.T @ dout_mat).
+    Derived in docs/derivations.md, "Convolution": with dout_mat = inner(dout) as (out, L N),
+    dW = dout_mat @ patches.T reshaped to W's shape, db = sum(dout_mat, axis=1) (every column of
+    row o), dx = outer(col2im(W_mat.T @ dout_mat)).
 
     init: as Dense's (nn/layers.py), with fan_in = in k k and fan_out = out k k (PyTorch's fans).
     """
@@ -219,12 +226,15 @@ class ConvTranspose2d(_Convolution):
         y_padded[n, o, s h + i, s w + j] += sum_c W[c, o, i, j] x[n, c, h, w],   y = crop(y_padded) + b[o]:
 
     every input pixel stamps its k x k kernel onto the output, `stride` apart. With W_mat = W as
-    (in, out k k) and x_mat = x as (N, in, H W), forward is y = col2im(W_mat.T @ x_mat) + b: a
-    convolution's input gradient. forward keeps `self.x`; backward(dout: y's shape) fills grads
-    "W" and "b" and returns dx: (N, in, H, W) (None if `input_grad` is False).
+    (in, out k k) and x_mat = inner(x) as (in, H W N), forward is y = col2im(W_mat.T @ x_mat) + b:
+    a convolution's input gradient. forward keeps `self.x_mat` and `self.x_shape`, x's shape in
+    the interface's layout: (N, in, H, W). backward(dout: y's shape) fills grads "W" and "b", of
+    W's and b's shapes, and returns dx: (N, in, H, W); if `input_grad` is False it returns None
+    (it still fills both grads).
 
-    Derived in docs/derivations.md, "Convolution": with dpatches = im2col(dout): (N, out k k, H W),
-    dW = sum_n x_mat @ dpatches.T, db = sum of dout over (n, h, w), dx = W_mat @ dpatches:
+    Derived in docs/derivations.md, "Convolution": with dpatches = im2col(inner(dout)):
+    (out k k, H W N), dW = x_mat @ dpatches.T reshaped to W's shape, db = sum of dout over
+    (n, h, w), dx = W_mat @ dpatches: (in, H W N), reshaped to (in, H, W, N) and outer()'d:
     its input gradient is a convolution.
 
     init: as Dense's (nn/layers.py), with fan_in = in k k / stride**2, the number of products

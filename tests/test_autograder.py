@@ -26,6 +26,7 @@ FILES = sorted({e.file for e in EXERCISES})
 TOP_KEYS = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "extra_data",
             "tests"}
 TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "output_format", "visibility", "extra_data"}
+ALL_CORRECT = f"{len(EXERCISES)} of {len(EXERCISES)} correct"  # what a forged scoreboard claims
 
 
 def key():
@@ -173,14 +174,18 @@ def tampered(files, root):
     """Each exercise wrong, and its file or its body trying to be graded correct anyway:
     (files, the classic mistakes planted, the extra files of the zip)."""
     plants = [(find(q), find(q).mistakes[i]) for q, i in
-              (("numerical_grad", 0), ("ReLU.backward", 1), ("Sigmoid.backward", 0), ("Tanh.backward", 0))]
+              (("numerical_grad", 0), ("ReLU.backward", 1), ("Sigmoid.backward", 0), ("Tanh.backward", 0),
+               ("Conv2d.backward", 0))]
     for exercise, mistake in plants:
         files[exercise.file] = with_mistake(files[exercise.file], exercise, mistake)
+    conv_t = find("ConvTranspose2d.backward")  # three of its classic mistakes at once: no part of it right
+    for mistake in (conv_t.mistakes[0], conv_t.mistakes[2], conv_t.mistakes[3]):
+        files[conv_t.file] = with_mistake(files[conv_t.file], conv_t, mistake)
     # At module level, where nothing runs: the tolerance, the checker, numpy itself.
     files["nn/gradcheck.py"] = files["nn/gradcheck.py"].replace("TOLERANCE = 1e-6", "TOLERANCE = 1e9") + (
         "\n\ndef rel_error(a, b):\n    return 0.0\n\n\nnumerical_grad = lambda f, x, h=1e-4: x * 0\n")
     files["nn/layers.py"] = ("import numpy as np\nnp.max = lambda *a, **k: 0\nnp.abs = lambda *a, **k: 0\n"
-                             "print('11 of 11 correct')\n" + files["nn/layers.py"])
+                             f"print('{ALL_CORRECT}')\n" + files["nn/layers.py"])
     # Inside the bodies, where they run: in a process that judges nothing.
     planted(files, find("Dense.backward"), 'self.grads["W"] = self.x.T @ dout',
             'import lab.grading, lab.diagnosis, nn.gradcheck\n'
@@ -201,7 +206,7 @@ def tampered(files, root):
             "            except OSError:\n"
             "                pass\n"
             "        return dout * self.y" % results)
-    planted(files, find("Tanh.backward"), "return dout", "print('Dense.backward correct\\n11 of 11 correct')\n"
+    planted(files, find("Tanh.backward"), "return dout", "print('Dense.backward correct\\n" + ALL_CORRECT + "')\n"
             "        print('{\"score\": 100.0, \"tests\": []}')\n        return dout")
     body_of(files, "mse", "import sys\nsys.exit(0)")
     body_of(files, "bce", "import os\nos._exit(0)")
@@ -316,8 +321,9 @@ def test_a_run_sent_as_plain_data_is_judged_as_make_grade_judges_it():
 
 def test_a_correct_workspace_uploaded_as_a_zip_scores_full_marks(graded):
     payload, printed, _ = graded["correct"]
-    assert payload["score"] == 100.0 and all(t["status"] == "passed" for t in payload["tests"]), printed
-    assert "exercises/nn/layers.py" in payload["output"] and "total 100 / 100" in printed
+    full = sum(p.points for p in autograder.load_table(os.path.join(ROOT, autograder.TABLE)).exercises.values())
+    assert payload["score"] == full == 130.0 and all(t["status"] == "passed" for t in payload["tests"]), printed
+    assert "exercises/nn/layers.py" in payload["output"] and f"total {full:g} / {full:g}" in printed
 
 
 @pytest.mark.parametrize("r", [0, 1])
@@ -351,7 +357,7 @@ def test_a_file_that_does_not_parse_a_loop_that_never_ends_and_missing_files_lea
     assert tests["VAE.backward"]["extra_data"]["status"] == "not submitted"  # its file a link to the answer key
     others = [t for q, t in tests.items() if q not in ("mse", "bce", "gaussian_kl", "AutoEncoder.backward",
                                                         "Adam.update", "VAE.backward")]
-    assert all(t["extra_data"]["status"] == "correct" for t in others) and payload["score"] == 35.0
+    assert all(t["extra_data"]["status"] == "correct" for t in others) and payload["score"] == 65.0
 
 
 def test_no_tampering_scores_a_wrong_exercise_as_correct(graded):
@@ -359,7 +365,7 @@ def test_no_tampering_scores_a_wrong_exercise_as_correct(graded):
     tests = by_name(payload)
     assert payload["score"] < 20 and not any(t["status"] == "passed" for t in tests.values()), printed
     assert all(t["score"] < t["max_score"] for t in tests.values())
-    assert "11 of 11 correct" not in printed  # its prints reach no one
+    assert ALL_CORRECT not in printed  # its prints reach no one
     # The tolerance, rel_error and numpy changed at module level (never run) and in the body (in the child):
     dense = tests["Dense.backward"]["extra_data"]
     assert dense["status"] == "wrong" and dense["errors"]["dW"] > 0.1 and dense["errors"]["dx"] < 1e-6

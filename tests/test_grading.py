@@ -1,7 +1,8 @@
 """The grading engine in-process: an exercise is one record, a model's errors per part, what a model
 must keep for the grader, arrays read through to_numpy; and what it finds in answers planted here: an
 h ignored, an input changed in place, a NumPy-only call, an exception, a factor, a sign, a transpose,
-a backward never called. (tests/test_exercises.py runs the grader as a student does, in a workspace.)"""
+a backward never called, a col2im that drops overlaps. (tests/test_exercises.py runs the grader as a
+student does, in a workspace.)"""
 
 import contextlib
 import dataclasses
@@ -12,14 +13,14 @@ import pytest
 from apps.grade import scoreboard
 from lab import grading
 from lab.exercises import EXERCISES, Exercise, Mistake, find, layer_check, with_mistake
-from nn import LeakyReLU
-from nn.backend import get_backend
+from nn import LeakyReLU, conv
+from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE
 
 LEAKY_RELU = Exercise(
-    order=12, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
+    order=14, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
     teaches="an elementwise derivative with a slope where x <= 0",
-    check=layer_check(lambda rng: LeakyReLU(0.1), 4, 4),
+    check=layer_check(lambda rng: LeakyReLU(0.1), (5, 4)),
     mistakes=(
         Mistake("sides swapped", "alpha belongs where x <= 0",
                 (("xp.where(self.positive, dout, self.alpha * dout)",
@@ -218,3 +219,25 @@ def test_a_vae_backward_that_never_calls_the_heads_backward_says_so(tmp_path):
         'mu.W, mu.b, logvar.W, logvar.b: reread docs/derivations.md, "The VAE and the reparameterisation trick"',)
     assert result.as_json()["message"] == "\n".join([result.message, *result.diagnoses])
     assert all(line in printed for line in result.diagnoses)
+
+
+def col2im_assigning(patches, x_shape, kernel, stride, padding):
+    """nn.conv.col2im with `=` for `+=`: where windows overlap, the last one wins."""
+    xp = namespace(patches)
+    C, H, W, N = x_shape
+    H_out, W_out = (conv.conv_output_size(size, kernel, stride, padding) for size in (H, W))
+    patches = xp.reshape(patches, (C, kernel, kernel, H_out, W_out, N))
+    dx_padded = xp.zeros((C, H + 2 * padding, W + 2 * padding, N), dtype=patches.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            dx_padded[conv.window(i, j, stride, H_out, W_out)] = patches[:, i, j, ...]
+    return conv.crop(dx_padded, padding)
+
+
+@pytest.mark.parametrize("qualname", ["Conv2d.backward", "ConvTranspose2d.backward"])
+def test_the_convolution_checks_see_overlapping_windows(monkeypatch, qualname):
+    # Their windows overlap (kernel 3, stride 2): a col2im that assigns gives Conv2d.backward a dx
+    # that drops terms, and ConvTranspose2d a forward that its backward (im2col) no longer matches.
+    monkeypatch.setattr(conv, "col2im", col2im_assigning)
+    (result,) = grading.grade([find(qualname)])
+    assert result.status == "wrong" and result.errors["dx"] > 1e-3, result

@@ -38,6 +38,8 @@ DOCSTRING_ANSWERS = {
     "Adam.update": ["lr_t = lr sqrt(1 - b2**t) / (1 - b1**t)", "eps_t = eps sqrt(1 - b2**t)"],
     "AutoEncoder.backward": [],  # its docstrings never gave it
     "VAE.backward": ["dz * eps * 0.5 * std", "dmu @ W_mu.T", "dz/dlogvar = eps * 0.5 * std"],
+    "Conv2d.backward": ["dout_mat @ patches.T", "sum(dout_mat, axis=1)", "col2im(W_mat.T @ dout_mat)"],
+    "ConvTranspose2d.backward": ["dpatches = im2col(inner(dout))", "x_mat @ dpatches.T", "dx = W_mat @ dpatches"],
 }
 # ... and as the exercise's section of docs/derivations.md does.
 SECTION_ANSWERS = {
@@ -50,6 +52,9 @@ SECTION_ANSWERS = {
     "Adam": ["lr_t = lr sqrt(1 - b2**t) / (1 - b1**t)", "eps_t = eps sqrt(1 - b2**t)"],
     "The autoencoder": ["decoder.backward(dlogits)", "encoder.backward(dz)"],
     "The VAE and the reparameterisation trick": ["eps * 0.5 * std", "beta * mu / N", "dmu @ W_mu.T"],
+    "Convolution": ["dout_mat @ patches.T", "sum(dout_mat, axis=1)", "col2im(W_mat.T @ dout_mat)",
+                    "reshape(inner(dout), (out, L N))", "dpatches = im2col(inner(dout))", "x_mat @ dpatches.T",
+                    "dx = W_mat @ dpatches", "col2im(W_mat.T @ y_mat)"],
 }
 ALL_ANSWERS = sorted({s for strings in (*DOCSTRING_ANSWERS.values(), *SECTION_ANSWERS.values()) for s in strings})
 
@@ -66,6 +71,11 @@ KEPT = {
     "Adam.update": ["p -= lr * m_hat / (sqrt(v_hat) + eps)", "update them in place"],
     "AutoEncoder.backward": ["Fill self.grads", "x: (N, input_dim) -> z: (N, latent_dim)"],
     "VAE.backward": ["z      = mu + std * eps", "Keeps self.dmu and self.dlogvar", "self.dmu_kl"],
+    "Conv2d.backward": ["y[n, o, h, w] = sum_{c, i, j} W[o, c, i, j] x_padded[n, c, s h + i, s w + j] + b[o]",
+                        "`self.patches` = im2col(inner(x)): (in k k, L N)", "in the layers' layout: (in, H, W, N)",
+                        "returns dx:\n    (N, in, H, W)"],
+    "ConvTranspose2d.backward": ["y = col2im(W_mat.T @ x_mat) + b", "`self.x_mat` and `self.x_shape`",
+                                 "returns dx: (N, in, H, W)"],
 }
 
 
