@@ -1,9 +1,11 @@
 // The latent-space explorer: the decoder of models/ run in plain JavaScript, one code at a time,
 // and the page around it (lab/explorer.py fills lab/explorer.html with this file and the model).
 //
-// Part 1, the decoder, reads line by line beside nn/layers.py and models/base.py: the same
-// layers with the same names and formulas. A batch x: (N, D) there is one vector x: (D,) here,
-// so `x @ W` is a loop over W's rows. Numbers are float64 in JS, the weights the model's own
+// Part 1, the decoder, reads line by line beside nn/layers.py, nn/conv.py and models/base.py:
+// the same layers with the same names and formulas. A batch x: (N, D) there is one vector x: (D,)
+// here, so `x @ W` is a loop over W's rows; a batch of images (N, C, H, W) is one image (C, H, W),
+// its numbers in row-major order, and a transposed convolution is the loop of its docstring's
+// formula rather than a matrix product and col2im. Numbers are float64 in JS, the weights the model's own
 // float32 values: decode(z) equals NumPy's model.decode(z) to about 1e-6 (tests/test_explorer.py).
 //
 // Part 2, the page: the test set's codes, the pointer, the pins and the images it shows.
@@ -105,6 +107,67 @@ class Sequential {
   }
 }
 
+// ------------------------------------------------------------------ Part 1: nn/conv.py
+
+class Reshape {
+  // One example reshaped to `shape`: its numbers, in row-major order, are the same whatever its
+  // shape, so a flat vector passes through unchanged; only their count is checked.
+  constructor(shape) {
+    this.shape = shape;
+  }
+
+  forward(x) {
+    const size = this.shape.reduce((a, b) => a * b, 1);
+    if (x.length !== size) throw new Error(`Reshape(${this.shape}) needs ${size} numbers, got ${x.length}`);
+    return x;
+  }
+}
+
+class ConvTranspose2d {
+  // Transposed convolution of one image: every input pixel stamps its k x k kernel, times its
+  // value, onto the output, `stride` apart, the stamps adding where they overlap; then the
+  // padding's frame is cropped and b added:
+  //   y_padded[o, s h + i, s w + j] += sum_c W[c, o, i, j] x[c, h, w],   y = crop(y_padded) + b[o]
+  // x: (in_channels, H, W), W: (in_channels, out_channels, k, k), b: (out_channels,), all row-major;
+  // y: (out_channels, H_out, W_out), H_out = (H - 1) stride - 2 padding + k (conv_transpose_output_size)
+  constructor(in_channels, out_channels, kernel_size, stride, padding, H, W_in, W, b) {
+    Object.assign(this, { in_channels, out_channels, kernel_size, stride, padding, H, W_in });
+    this.H_out = (H - 1) * stride - 2 * padding + kernel_size;
+    this.W_out = (W_in - 1) * stride - 2 * padding + kernel_size;
+    this.params = { W: W, b: b };
+  }
+
+  forward(x) {
+    const { in_channels: C, out_channels: O, kernel_size: k, stride: s, padding: p, H, W_in, H_out, W_out } = this;
+    const W = this.params.W, b = this.params.b;
+    if (x.length !== C * H * W_in) {
+      throw new Error(`ConvTranspose2d(${C}, ${O}) expects ${C}x${H}x${W_in} numbers, got ${x.length}`);
+    }
+    const Hp = H_out + 2 * p, Wp = W_out + 2 * p;  // y_padded: (O, Hp, Wp)
+    const y_padded = new Float64Array(O * Hp * Wp);
+    for (let c = 0; c < C; c++) {
+      for (let h = 0; h < H; h++) {
+        for (let w = 0; w < W_in; w++) {
+          const v = x[(c * H + h) * W_in + w];  // stamp W[c] times v at (s h, s w)
+          for (let o = 0; o < O; o++) {
+            for (let i = 0; i < k; i++) {
+              const row = (o * Hp + s * h + i) * Wp + s * w, kernel = ((c * O + o) * k + i) * k;
+              for (let j = 0; j < k; j++) y_padded[row + j] += v * W[kernel + j];
+            }
+          }
+        }
+      }
+    }
+    const y = new Float64Array(O * H_out * W_out);  // crop(y_padded) + b[o]
+    for (let o = 0; o < O; o++) {
+      for (let r = 0; r < H_out; r++) {
+        for (let q = 0; q < W_out; q++) y[(o * H_out + r) * W_out + q] = y_padded[(o * Hp + r + p) * Wp + q + p] + b[o];
+      }
+    }
+    return y;
+  }
+}
+
 // ------------------------------------------------------------------ Part 1: models/base.py
 
 class Reconstruction {
@@ -125,6 +188,9 @@ const LAYERS = {
   LeakyReLU: (r) => new LeakyReLU(r.alpha),
   Sigmoid: () => new Sigmoid(),
   Tanh: () => new Tanh(),
+  Reshape: (r) => new Reshape(r.shape),
+  ConvTranspose2d: (r) => new ConvTranspose2d(r.in_channels, r.out_channels, r.kernel_size, r.stride, r.padding,
+                                              r.height, r.width, float32sOf(r.W), float32sOf(r.b)),
 };
 
 const MODEL = JSON.parse(document.getElementById("model").textContent);

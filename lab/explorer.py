@@ -4,12 +4,13 @@ The page (lab/explorer.html, filled in here) shows the test set's codes coloured
 square of the lab's figures and, for a VAE, the prior's 1-, 2- and 3-sigma circles; the image
 the decoder draws at the pointer, with the nearest test image beside it; and, between the last
 two points clicked, the straight line decoded as a strip of images. The decoder runs in the page
-(lab/explorer.js, Part 1: nn/layers.py's forward in plain JavaScript, read beside it), from the
+(lab/explorer.js, Part 1: nn/layers.py's and nn/conv.py's forward in plain JavaScript, read
+beside them), from the
 model's own weights embedded as little-endian float32 in base64: decode(z) in the browser's
 console equals NumPy's model.decode(z) to about 1e-6. No network, no framework, no server.
 
 What is embedded, for the lab's VAE (2 -> 512 -> 784, 10000 test codes): the decoder's 0.4 M
-weights (2.15 MB of base64), every test code and label (0.12 MB), and as many test images
+weights (2.15 MB of base64; the conv VAE's decoder, 2 -> 64x7x7 -> 32x14x14 -> 1x28x28, has 43 k), every test code and label (0.12 MB), and as many test images
 (uint8) as fit under PAGE_BUDGET: all of them for digits, for a 784-pixel dataset a subset spread
 over the codes (`covering_subset`), among which the page finds "the nearest test image".
 
@@ -26,8 +27,8 @@ import re
 import numpy as np
 
 from models import VAE
-from nn import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
-from nn.backend import to_numpy
+from nn import ConvTranspose2d, Dense, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh
+from nn.backend import namespace, to_numpy
 
 from . import plots
 from .files import atomic_write
@@ -45,17 +46,39 @@ def float32_base64(a):
     return base64.b64encode(np.ascontiguousarray(to_numpy(a), dtype="<f4").tobytes()).decode("ascii")
 
 
-def layer_record(layer):
+def layer_record(layer, x_shape):
     """The page's record of one decoder layer: its type and what explorer.js needs to build it;
-    None for a layer the page's JavaScript does not have."""
+    None for a layer the page's JavaScript does not have. x_shape: the layer's input, one example's
+    shape (a ConvTranspose2d's is (in, H, W): the page's layer needs H and W)."""
     if isinstance(layer, Dense):
         return {"type": "Dense", "in_features": layer.in_features, "out_features": layer.out_features,
                 "W": float32_base64(layer.params["W"]), "b": float32_base64(layer.params["b"])}
+    if isinstance(layer, ConvTranspose2d):
+        return {"type": "ConvTranspose2d", "in_channels": layer.in_channels, "out_channels": layer.out_channels,
+                "kernel_size": layer.kernel_size, "stride": layer.stride, "padding": layer.padding,
+                "height": x_shape[1], "width": x_shape[2],
+                "W": float32_base64(layer.params["W"]), "b": float32_base64(layer.params["b"])}
+    if isinstance(layer, Reshape):
+        return {"type": "Reshape", "shape": list(layer.shape)}
     if type(layer) is LeakyReLU:
         return {"type": "LeakyReLU", "alpha": layer.alpha}
     if type(layer) in PARAMETER_FREE:
         return {"type": PARAMETER_FREE[type(layer)]}
     return None
+
+
+def decoder_records(model):
+    """[(layer_record, the layer's output shape for one example)] of model.decoder's layers, in
+    order: the shapes are those of one code, the origin, decoded by the model itself."""
+    first = next(layer for layer in model.decoder.layers if isinstance(layer, Dense))  # reads the code
+    W = first.params["W"]
+    x = namespace(W).zeros((1, first.in_features), dtype=W.dtype)
+    records = []
+    for layer in model.decoder.layers:
+        record = layer_record(layer, tuple(x.shape[1:]))
+        x = layer.forward(x)
+        records.append((record, tuple(x.shape[1:])))
+    return records
 
 
 def why_no_page(model, z):
@@ -67,8 +90,8 @@ def why_no_page(model, z):
     first = next((layer for layer in model.decoder.layers if isinstance(layer, Dense)), None)
     if first is None or first.in_features != 2:
         return "no explorer.html: the decoder reads more than the 2-D code"
-    for layer in model.decoder.layers:
-        if layer_record(layer) is None:
+    for layer, (record, _) in zip(model.decoder.layers, decoder_records(model)):
+        if record is None:
             return f"no explorer.html: the page's JavaScript has no {type(layer).__name__} layer"
     return None
 
@@ -106,7 +129,7 @@ def page_data(model, data, z, *, name, epochs, test_loss, loss_label, square, sq
         "colours": [matplotlib_hex(plots.TAB10(y % 10)) for y in range(n_classes)],  # latent_scatter.png's
         "prior": isinstance(model, VAE), "square": [list(map(float, r)) for r in square], "square_label": square_label,
         "strip_steps": STRIP_STEPS,
-        "decoder": [layer_record(layer) for layer in model.decoder.layers],
+        "decoder": [record for record, _ in decoder_records(model)],
         "output": "identity" if model.recon_loss.linear else "sigmoid",
         "codes": float32_base64(z), "labels": base64.b64encode(data.y_test.astype(np.uint8).tobytes()).decode("ascii"),
         "images": {"index": [int(i) for i in images], "scale": data.scale,
@@ -146,7 +169,8 @@ def write_explorer(path, model, data, z, *, name, epochs, test_loss, loss_label=
         log(reason)
         return None
     loss = f"{loss_label} {test_loss:.2f} per image" if test_loss is not None else "not evaluated"
-    sizes = "-".join(str(layer.out_features) for layer in model.decoder.layers if isinstance(layer, Dense))
+    sizes = "-".join("x".join(map(str, shape)) for (record, shape) in decoder_records(model)
+                     if record["type"] in ("Dense", "ConvTranspose2d"))
     fields = {
         "title": f"{name} on {data.name}: latent-space explorer",
         "heading": f"{name} on {data.name}: its 2-D latent space",

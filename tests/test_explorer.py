@@ -78,6 +78,11 @@ MODELS = {
     "linear_ae": lambda d: AutoEncoder(d.input_dim, latent_dim=2, linear=True, x_mean=d.mean_image, rng=Generator(2)),
     "tanh_ae": lambda d: AutoEncoder(d.input_dim, (32,), 2, activation="tanh", rng=Generator(3)),
     "leaky_relu_vae": lambda d: VAE(d.input_dim, (32,), 2, activation="leaky_relu", rng=Generator(4)),
+    # Dense -> Reshape -> ConvTranspose2d (kernel 4, stride 2, padding 1) twice: 2 -> 4x2x2 -> 3x4x4 -> 1x8x8
+    "conv_vae": lambda d: VAE(d.input_dim, latent_dim=2, arch="conv", channels=(3, 4), image_shape=d.image_shape,
+                              x_mean=d.mean_image, rng=Generator(5)),
+    "conv_ae": lambda d: AutoEncoder(d.input_dim, latent_dim=2, arch="conv", channels=(3, 4),
+                                     image_shape=d.image_shape, rng=Generator(6)),
 }
 
 
@@ -139,8 +144,9 @@ def expected_gray(model, z):
     return np.round(255 * np.clip(numpy_decode(model, [z])[0], 0.0, 1.0))
 
 
-def test_the_page_in_chromium_draws_numpys_decoded_image_at_the_fragments_code(digits, tmp_path):
-    model, _, page = page_of("vae", digits, str(tmp_path / "explorer.html"))
+@pytest.mark.parametrize("kind", ["vae", "conv_vae"])
+def test_the_page_in_chromium_draws_numpys_decoded_image_at_the_fragments_code(kind, digits, tmp_path):
+    model, _, page = page_of(kind, digits, str(tmp_path / "explorer.html"))
     z = [0.5, -1.2]
     shown = drawn(chromium(page, "z=0.5,-1.2", "--dump-dom"))
     assert shown["z"] == z
@@ -172,6 +178,13 @@ def test_the_page_opens_at_the_code_and_the_pins_of_its_fragment(digits, tmp_pat
 
 
 # ------------------------------------------------------------------ what is written, and when
+
+
+def test_a_conv_decoders_page_says_its_shapes(digits, tmp_path):
+    _, _, page = page_of("conv_vae", digits, str(tmp_path / "explorer.html"))
+    assert "Decoder 2-16-3x4x4-1x8x8, sigmoid output" in open(page, encoding="utf-8").read()
+    assert [r["type"] for r in embedded(page)["decoder"]] == ["Dense", "ReLU", "Reshape", "ConvTranspose2d", "ReLU",
+                                                              "ConvTranspose2d", "Reshape"]
 
 
 def test_the_page_needs_no_network(digits, tmp_path):
