@@ -129,14 +129,20 @@ class Architecture:
     condition_dim) -> (trunk, width): rows in, rows of `width` out, for the heads;
     decoder(*, code_dim, ..., first_bias) -> rows of logits (N, input_dim). Each reads the
     settings it needs (hidden widths, or channels and image_shape) and ignores the others.
+    decode_rows: how many codes to decode at once where many are (models/likelihood.py): the
+    conv decoder's largest array is its first transposed convolution's patches, 32 k k = 512
+    numbers for each of the 7 x 7 pixels it reads, 25,088 a code on FashionMNIST (the MLP's
+    largest is its 784 pixels), so it takes a sixteenth of the rows.
     """
 
     key: str
     encoder: Callable
     decoder: Callable
+    decode_rows: int
 
 
-ARCHITECTURES = (Architecture("mlp", mlp_encoder, mlp_decoder), Architecture("conv", conv_encoder, conv_decoder))
+ARCHITECTURES = (Architecture("mlp", mlp_encoder, mlp_decoder, decode_rows=8192),
+                 Architecture("conv", conv_encoder, conv_decoder, decode_rows=512))
 ARCHS = tuple(a.key for a in ARCHITECTURES)
 
 

@@ -24,6 +24,8 @@ import math
 from nn import bce_terms, sigmoid
 from nn.backend import namespace
 
+from .conv import architecture
+
 LOG_2PI = math.log(2 * math.pi)
 
 # What p(x|z) is, for each reconstruction loss: the likelihood the loss is minus the log of.
@@ -67,13 +69,15 @@ def log_weights(vae, x, K, rng):
     return xp.astype(log_px, f64) + xp.astype(log_pz, f64) - xp.astype(log_qz, f64)
 
 
-def importance_weighted_bound(vae, x, K, rng, max_rows=8192):
+def importance_weighted_bound(vae, x, K, rng, max_rows=None):
     """L_K for each image of x: (N, D), a float64 array (N,), in nats; L_1 is the ELBO.
 
     The K codes of an image are decoded together, max_rows codes at a time (K N decoded
-    images at once would take K N D floats).
+    images at once would take K N D floats; default: the architecture's decode_rows,
+    models/conv.py).
     """
     xp = namespace(x)
+    max_rows = max_rows or architecture(vae.arch).decode_rows
     per_chunk = max(1, max_rows // K)
     bounds = []
     for start in range(0, x.shape[0], per_chunk):
