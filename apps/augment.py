@@ -1,13 +1,13 @@
 """augment.py: Part Three. Is a VAE "a powerful tool for data augmentation", as the lab says?
 
-The study, its four methods and its verdicts are lab/augmentation.py; this script parses the
+The study, its four methods and its verdicts are studies/part_three.py; this script parses the
 arguments, runs the study and prints its table.
 """
 
 import argparse
 import sys
 
-from lab.augmentation import AugmentConfig, results_table, study, study_config
+from studies.part_three import AugmentConfig, results_table, study, study_config
 from lab.cli import add_common_flags, backend_name_from, bounded, default_out, int_list, run_main
 from models.conv import ARCHS
 

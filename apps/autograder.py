@@ -1,4 +1,4 @@
-"""python -m apps.autograder: the lab's Gradescope autograder (lab/autograder.py says how it grades).
+"""python -m apps.autograder: the lab's Gradescope autograder (course/autograder.py says how it grades).
 
 Without --build it is what run_autograder runs for each submission: it grades ROOT/submission
 with the course's copy of the lab in ROOT/source (ROOT: --root, else $AUTOGRADER_ROOT, else
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from lab import autograder
+from course import autograder
 
 
 def main(argv=None):

@@ -1,7 +1,7 @@
 """bench.py: how fast does this library train the lab's VAE? Against PyTorch, and against the matrix products.
 
-The kinds, how each is timed and what the table shows are lab/bench.py, the worker
-processes lab/workers.py; this script parses the arguments, runs the kinds, prints the
+The kinds, how each is timed and what the table shows are studies/speed.py, the worker
+processes studies/workers.py; this script parses the arguments, runs the kinds, prints the
 table and writes results.json and seconds_per_epoch.png. How well the two learn is
 another script, quality.py.
 """
@@ -11,7 +11,7 @@ import dataclasses
 import os
 import sys
 
-from lab.bench import BenchConfig, add_flags, format_table, ratios, run_benchmark, select_kinds
+from studies.speed import BenchConfig, add_flags, format_table, ratios, run_benchmark, select_kinds
 from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, prepare_out,
                      progress_wanted, run_main)
 from lab.config import config_from

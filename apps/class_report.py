@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from lab import autograder
+from course import autograder
 from lab.cli import UsageError, run_main
 from lab.files import write_text
 

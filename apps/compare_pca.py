@@ -1,6 +1,6 @@
 """compare_pca.py: Part One, measured: PCA, a linear autoencoder, a nonlinear one and a VAE, side by side.
 
-What is measured and why is lab/compare.py's docstring; this script parses the arguments,
+What is measured and why is studies/part_one.py's docstring; this script parses the arguments,
 runs the comparison and prints its table. See docs/pca.md for why the linear AE lands on
 PCA's subspace.
 """
@@ -8,7 +8,7 @@ PCA's subspace.
 import argparse
 
 from lab.cli import add_common_flags, backend_name_from, bounded, default_out, progress_wanted, run_main
-from lab.compare import DATASET_DEFAULTS, CompareConfig, compare, default_config, results_table
+from studies.part_one import DATASET_DEFAULTS, CompareConfig, compare, default_config, results_table
 
 
 def main(argv=None):

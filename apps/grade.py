@@ -1,7 +1,7 @@
 """python -m apps.grade: the lab's grader (`make grade` in a workspace made by `make exercises`).
 
-It grades each exercise of lab/exercises.py with the student's function in place and the
-reference everywhere else (lab/grading.py says how), prints the scoreboard, and names the
+It grades each exercise of course/exercises.py with the student's function in place and the
+reference everywhere else (course/grading.py says how), prints the scoreboard, and names the
 classic mistake a wrong answer matches, with a hint, or else what its gradients say.
 Exit status: 0 when every exercise graded is correct, 1 otherwise, 2 on bad input.
 """
@@ -13,10 +13,10 @@ try:  # these import the student's files: one that does not even import is said 
     from lab import run
     from lab.cli import UsageError, run_main
     from lab.config import MODEL_KINDS
-    from lab.exercises import EXERCISES, find
+    from course.exercises import EXERCISES, find
     from lab.files import write_json
-    from lab.grading import TOLERANCE, grade, in_workspace, json_report
-    from lab.needs import exercises_used
+    from course.grading import TOLERANCE, grade, in_workspace, json_report
+    from course.needs import exercises_used
 except Exception as err:  # a SyntaxError, or a name used before it exists
     where = f" ({err.filename}, line {err.lineno})" if isinstance(err, SyntaxError) else ""
     sys.exit(f"python -m apps.grade: error: the code does not import{where}: {type(err).__name__}: {err}")

@@ -1,9 +1,9 @@
 """python -m apps.make_exercises (`make exercises`): the lab as a workspace for a student.
 
 It copies the project to a folder (default exercises/) as the student's edition: the body of
-every function of lab/exercises.py replaced by a stub that names its exercise and the section
+every function of course/exercises.py replaced by a stub that names its exercise and the section
 of docs/derivations.md to read, and the answers left out of the docstrings beside them and of
-docs/derivations.md, whose sections become questions to answer on paper (lab/workspace.py
+docs/derivations.md, whose sections become questions to answer on paper (course/workspace.py
 says how; the originals stay in the folder's .reference/, for the grader). In that folder,
 `make grade` grades what is written so far, and `make vae`, once the exercises the VAE uses
 are correct, trains it on the student's own code.
@@ -14,8 +14,8 @@ import os
 import sys
 
 from lab.cli import UsageError, run_main
-from lab.exercises import EXERCISES
-from lab.workspace import make_workspace
+from course.exercises import EXERCISES
+from course.workspace import make_workspace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,14 +1,19 @@
-"""The layout the README promises: imports only go down, and each script's code is in apps/<its name>."""
+"""The layout the README promises: imports only go down, each script's code is in apps/<its name>,
+and the tests mirror the packages."""
 
 import ast
 import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import paths
+
+ROOT = paths.ROOT
 SCRIPTS = ("train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py", "quality.py")
-# What each package may import from the project: only what lies below it in apps -> lab -> models -> nn.
-ALLOWED = {"apps": {"lab", "models", "nn"}, "lab": {"models", "nn"}, "models": {"nn"}, "nn": set()}
+# What each package may import from the project: only what lies below it in
+# apps -> {studies, course} -> lab -> models -> nn; studies and course never import each other.
+ALLOWED = {"apps": {"studies", "course", "lab", "models", "nn"}, "studies": {"lab", "models", "nn"},
+           "course": {"lab", "models", "nn"}, "lab": {"models", "nn"}, "models": {"nn"}, "nn": set()}
 
 
 def project_imports(path):
@@ -57,3 +62,18 @@ def test_the_layout_names_every_module_there_is():
         for path in sorted((ROOT / package).glob("*.py")):
             if path.name != "__init__.py":
                 assert f"  {path.name} " in layout, f"README's Layout does not name {package}/{path.name}"
+
+
+@pytest.mark.parametrize("package", sorted(set(ALLOWED) - {"apps"}))
+def test_each_test_file_is_named_after_a_module_of_its_package(package):
+    """tests/<package>/test_<module>.py tests <package>/<module>.py: a module's tests are found by its name."""
+    for path in sorted((ROOT / "tests" / package).glob("test_*.py")):
+        module = path.name.removeprefix("test_")
+        assert (ROOT / package / module).exists(), f"{path.relative_to(ROOT)} names no module of {package}/"
+
+
+def test_no_python_module_is_over_400_lines():
+    for package in ALLOWED:
+        for path in sorted((ROOT / package).glob("*.py")):
+            lines = len(path.read_text().splitlines())
+            assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines: split it by job"

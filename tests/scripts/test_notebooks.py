@@ -15,10 +15,11 @@ import re
 
 import pytest
 
+import paths
 import standin
 from standin import REAL_CUPY
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300  # per cell; in quick mode the slowest takes a few seconds

@@ -1,10 +1,10 @@
 """The lab as exercises: which functions a student writes, how each is checked, and the classic
-ways to get it wrong (the workspace in which they are blanked is lab/workspace.py).
+ways to get it wrong (the workspace in which they are blanked is course/workspace.py).
 
 EXERCISES holds one record per function to write: its file and qualified name, the section
 of docs/derivations.md to read, its check, and its classic mistakes, each an edit of the
 reference source (a transposed dW, a missing 1/N, log std read as log variance, ...). The
-grader (lab/grading.py) runs each check, and each mistake to recognise a wrong answer; the
+grader (course/grading.py) runs each check, and each mistake to recognise a wrong answer; the
 tests plant each mistake in a workspace. Adding an exercise is adding one record.
 
 A check calls its function the way the library does, on the backend it is given (NumPy, or
@@ -22,7 +22,7 @@ from nn import Conv2d, ConvTranspose2d, Dense, Generator, ReLU, Sigmoid, Tanh, g
 from nn.backend import CHECK_DTYPE, namespace, to_backend, to_numpy
 from nn.optim import Adam
 
-from .config import named
+from lab.config import named
 from .workspace import body_lines
 
 F64 = CHECK_DTYPE  # every check runs in float64, where centred differences are accurate

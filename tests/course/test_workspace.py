@@ -1,4 +1,4 @@
-"""The student's edition (lab/workspace.py): what a workspace leaves out, what it keeps, and that
+"""The student's edition (course/workspace.py): what a workspace leaves out, what it keeps, and that
 it changes nothing else.
 
 The answers looked for are listed here by hand, as the reference writes them, and each is first
@@ -14,10 +14,11 @@ import sys
 
 import pytest
 
-from lab.exercises import EXERCISES
-from lab.workspace import DERIVATIONS, REFERENCE, body_lines, make_workspace, without_answer_blocks, without_answers
+from course.exercises import EXERCISES
+from course.workspace import DERIVATIONS, REFERENCE, body_lines, make_workspace, without_answer_blocks, without_answers
+import paths
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(paths.ROOT)
 EXERCISE_FILES = sorted({e.file for e in EXERCISES})
 SECTIONS = sorted({e.section for e in EXERCISES})
 # In a workspace the files are already the student's edition, whose answers these tests look for in vain.

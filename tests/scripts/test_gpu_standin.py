@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import pytest
 
+import paths
 import standin
 from apps import train_ae, train_vae
 from lab import run
 from nn.backend import get_backend, to_backend, to_numpy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(paths.ROOT)
 DIGITS_FLAGS = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--no-progress", "--backend", "cupy"]
 
 
@@ -86,7 +87,7 @@ def test_a_script_started_as_a_process_runs_on_the_standin(tmp_path):
 def test_the_grader_grades_the_project_correct_with_the_gpu_backend_chosen(gpu_standin, monkeypatch):
     # A student on a GPU machine sets VAE_BACKEND=cupy for training: grading must not depend on it
     # (its checks run in float64 NumPy), nor trip over a device array anywhere on the way.
-    from lab import grading
+    from course import grading
 
     monkeypatch.setenv("VAE_BACKEND", "cupy")
     results = grading.grade()

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from apps.quality import main
-from lab import bench
-from lab.bench import BenchConfig, kind_named, run_benchmark
-from lab.quality import quality_table
+from studies import speed as bench
+from studies.speed import BenchConfig, kind_named, run_benchmark
+from studies.learning import quality_table
 
 TINY = BenchConfig(dataset="digits", epochs=2, warmup=0, threads=1)
 

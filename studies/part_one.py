@@ -31,7 +31,7 @@ subspace), which `measure` turns into its entry of results.json. The subspace of
 AE is the row space of its decoder weight W_dec (k, D), since x_hat = z @ W_dec + b. A
 nonlinear decoder has no such plane; we take the plane it is tangent to at the mean test
 code, spanned by the columns of its Jacobian dx_hat/dz there. See docs/pca.md for why the
-linear AE lands on PCA's subspace. lab/measures.py holds the measurements themselves.
+linear AE lands on PCA's subspace. studies/measures.py holds the measurements themselves.
 """
 
 import dataclasses
@@ -48,15 +48,15 @@ from models import AutoEncoder
 from nn import Adam, Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
-from . import plots
-from .cli import ProgressBar, UsageError, prepare_out
-from .config import build_model, config_from, lab_config
-from .data import load_dataset
-from .explorer import why_no_page, write_explorer
-from .files import write_json, write_text
+from lab import plots
+from lab.cli import ProgressBar, UsageError, prepare_out
+from lab.config import build_model, config_from, lab_config
+from lab.data import load_dataset
+from lab.explorer import why_no_page, write_explorer
+from lab.files import write_json, write_text
 from .measures import (code_fill, decoder_jacobian, fit_pca, fraction_inside, knn_accuracy, line_between,
                        pairwise_angles_deg, principal_angles_deg, reconstruction_mse, test_mse)
-from .train import apply_in_batches, train_epoch
+from lab.train import apply_in_batches, train_epoch
 
 GRID = 21  # points a side of the decoded latent plane, as in the lab's figures
 INTERPOLATE_CLASSES = (1, 9)  # interpolations.png walks from the first test image of one class to one of the other

@@ -1,9 +1,9 @@
-"""lab/measures.py: each of Part One's measurements on cases whose answer is known."""
+"""studies/measures.py: each of Part One's measurements on cases whose answer is known."""
 
 import numpy as np
 import pytest
 
-from lab.measures import (code_fill, decoder_jacobian, fraction_inside, knn_accuracy, line_between,
+from studies.measures import (code_fill, decoder_jacobian, fraction_inside, knn_accuracy, line_between,
                           pairwise_angles_deg, principal_angles_deg, reconstruction_mse, test_mse)
 
 

@@ -1,6 +1,6 @@
 """The course's autograder: the lab graded on Gradescope, where the submission is not trusted.
 
-The grading engine is lab/grading.py's, with a process boundary in it. The PARENT (run by
+The grading engine is course/grading.py's, with a process boundary in it. The PARENT (run by
 Gradescope's run_autograder, from the course's copy of the lab in /autograder/source) reads
 the submission only as text: for each exercise it finds the student's file, parses it, and
 starts a CHILD process for that exercise alone (`child_main`), with a time limit (the points
@@ -45,7 +45,7 @@ from nn.gradcheck import TOLERANCE
 from . import grading
 from .diagnosis import as_float64, listed
 from .exercises import EXERCISES, find
-from .files import atomic_write
+from lab.files import atomic_write
 from .workspace import DERIVATIONS, answer_key, function_node
 
 TABLE = os.path.join("autograder", "points.json")  # in the project, and in /autograder/source
@@ -57,9 +57,9 @@ MEMORY = 4 << 30  # address space of a child (RLIMIT_AS)
 STATUSES = ("correct", "wrong", "not started", "timed out", "crashed", "does not parse", "not submitted")
 # The packages a grader needs (requirements.txt gives their versions): what setup.sh installs.
 GRADER_NEEDS = ("numpy", "array-api-compat", "array-api-strict")
-SOURCE = ("nn", "models", "lab", "apps", DERIVATIONS, "requirements.txt", TABLE)  # the zip's project files
+SOURCE = ("nn", "models", "lab", "course", "apps", DERIVATIONS, "requirements.txt", TABLE)  # the zip's project files
 TEMPLATES = ("setup.sh", "run_autograder")  # autograder/<name> of the project, at the zip's root
-CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from lab.autograder import child_main; child_main()"
+CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from course.autograder import child_main; child_main()"
 
 
 # --- The points table ---------------------------------------------------------------------
@@ -663,7 +663,7 @@ def save_class_figure(tallies, path):
     matplotlib is imported here, on the teacher's machine: the grader's has none."""
     from matplotlib.figure import Figure
 
-    from .plots import DPI, TAB10
+    from lab.plots import DPI, TAB10
 
     mistakes = [(f"{t.name.split()[0]}: {m}", c) for t in tallies for m, c in t.mistakes.items()]
     fig = Figure(figsize=(12, 0.4 * max(len(tallies), len(mistakes), 4) + 1.5))

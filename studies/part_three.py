@@ -31,12 +31,12 @@ from models import Classifier, ConditionalVAE
 from nn import Adam, Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
-from . import plots
-from .cli import UsageError, prepare_out
-from .config import build_model, config_from, lab_config
-from .data import Dataset, load_dataset
-from .files import write_json, write_text
-from .train import apply_in_batches, evaluate, train_epoch
+from lab import plots
+from lab.cli import UsageError, prepare_out
+from lab.config import build_model, config_from, lab_config
+from lab.data import Dataset, load_dataset
+from lab.files import write_json, write_text
+from lab.train import apply_in_batches, evaluate, train_epoch
 
 
 LAB = lab_config()  # the lab's run (lab/config.py): its VAE is the M1 model, and the conditional VAE's shape

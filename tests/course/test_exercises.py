@@ -9,11 +9,12 @@ import sys
 import pytest
 
 from apps import grade, make_exercises
-from lab import grading
-from lab.exercises import EXERCISES, with_mistake
-from lab.workspace import DERIVATIONS, REFERENCE, answer_key, make_workspace, student_file, stub, without_answer_blocks
+from course import grading
+from course.exercises import EXERCISES, with_mistake
+from course.workspace import DERIVATIONS, REFERENCE, answer_key, make_workspace, student_file, stub, without_answer_blocks
+import paths
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(paths.ROOT)
 EXERCISE_FILES = sorted({e.file for e in EXERCISES})
 
 

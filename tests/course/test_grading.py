@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from apps.grade import scoreboard
-from lab import grading
-from lab.exercises import EXERCISES, Exercise, Mistake, find, layer_check, with_mistake
+from course import grading
+from course.exercises import EXERCISES, Exercise, Mistake, find, layer_check, with_mistake
 from nn import LeakyReLU, conv
 from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE

@@ -17,7 +17,7 @@ import numpy as np
 
 from nn import Adam, Generator
 
-from .config import build_model
+from lab.config import build_model
 from .exercises import EXERCISES
 from .grading import compiled, installed, reference_file
 

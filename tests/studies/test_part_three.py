@@ -1,4 +1,4 @@
-"""augment.py (apps/augment.py, lab/augmentation.py): Part Three's study end to end on digits, what each
+"""augment.py (apps/augment.py, studies/part_three.py): Part Three's study end to end on digits, what each
 method's record makes its classifier train on, its augmentation, its verdicts, and its bad input."""
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from apps.augment import main
-from lab.augmentation import (CVAE, M1, METHODS, QUICK, REAL, SHIFT, AugmentConfig, Labelled, Study, check,
+from studies.part_three import (CVAE, M1, METHODS, QUICK, REAL, SHIFT, AugmentConfig, Labelled, Study, check,
                               per_class_subset, shift_images, study_config, train_m1_vae, verdicts)
 from lab.cli import UsageError
 from lab.data import load_dataset

@@ -17,11 +17,12 @@ import pytest
 
 from apps import autograder as autograder_app
 from apps import class_report
-from lab import autograder
-from lab.exercises import EXERCISES, find, with_mistake
-from lab.workspace import REFERENCE, answer_key
+from course import autograder
+from course.exercises import EXERCISES, find, with_mistake
+from course.workspace import REFERENCE, answer_key
+import paths
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(paths.ROOT)
 FILES = sorted({e.file for e in EXERCISES})
 TOP_KEYS = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "extra_data",
             "tests"}
@@ -36,14 +37,14 @@ def key():
 
 def planted(files, exercise, old, new):
     """files, with `old` replaced by `new` once in the exercise's function."""
-    from lab.exercises import Mistake
+    from course.exercises import Mistake
 
     files[exercise.file] = with_mistake(files[exercise.file], exercise, Mistake("planted", "", ((old, new),)))
 
 
 def body_of(files, qualname, new_body):
     """files, with the exercise's whole body (after its docstring) replaced by `new_body` (indented 8)."""
-    from lab.workspace import body_lines
+    from course.workspace import body_lines
 
     exercise = find(qualname)
     lines, first, last = body_lines(files[exercise.file], qualname)
@@ -188,11 +189,11 @@ def tampered(files, root):
                              f"print('{ALL_CORRECT}')\n" + files["nn/layers.py"])
     # Inside the bodies, where they run: in a process that judges nothing.
     planted(files, find("Dense.backward"), 'self.grads["W"] = self.x.T @ dout',
-            'import lab.grading, lab.diagnosis, nn.gradcheck\n'
-            '        for m in (lab.grading, lab.diagnosis, nn.gradcheck):\n'
+            'import course.grading, course.diagnosis, nn.gradcheck\n'
+            '        for m in (course.grading, course.diagnosis, nn.gradcheck):\n'
             '            m.TOLERANCE = 1e9\n'
             '            m.rel_error = lambda a, b: 0.0\n'
-            '        lab.grading.correct = lambda errors: True\n'
+            '        course.grading.correct = lambda errors: True\n'
             '        self.grads["W"] = 2 * (self.x.T @ dout)')
     planted(files, find("ReLU.backward"), "return dout", "import numpy\n        numpy.max = lambda *a, **k: 0\n"
             "        numpy.abs = lambda *a, **k: 0\n        return dout")
@@ -210,9 +211,9 @@ def tampered(files, root):
             "        print('{\"score\": 100.0, \"tests\": []}')\n        return dout")
     body_of(files, "mse", "import sys\nsys.exit(0)")
     body_of(files, "bce", "import os\nos._exit(0)")
-    body_of(files, "gaussian_kl", "from nn import gradcheck\nimport lab.exercises\n"
+    body_of(files, "gaussian_kl", "from nn import gradcheck\nimport course.exercises\n"
             "gradcheck.numerical_grad = lambda f, x, h=1e-4: xp.zeros_like(x)\n"
-            "lab.exercises.gradcheck = gradcheck\nxp = namespace(mu, logvar)\n"
+            "course.exercises.gradcheck = gradcheck\nxp = namespace(mu, logvar)\n"
             "kl = xp.sum(xp.exp(logvar) + mu * mu - 1.0 - logvar) / 2 / mu.shape[0]\n"
             "return kl, xp.zeros_like(mu), xp.zeros_like(logvar)")
     body_of(files, "Adam.update", "import os, json\nfake = json.dumps({'complete': True, 'runs': {'numpy': {'got': "
@@ -223,12 +224,12 @@ def tampered(files, root):
             "os._exit(0)")
     source = os.path.join(root, "source")
     body_of(files, "AutoEncoder.backward",  # the answer key, if it could be read; else a wrong answer
-            "import ast, lab.grading\ntry:\n"
+            "import ast, course.grading\ntry:\n"
             "    text = open(%r).read()\n"
             "except OSError:\n"
             "    return self.decoder.backward(self.recon_loss.backward())\n"
-            "exec(compile(ast.Module([lab.grading.function_node(ast.parse(text), 'AutoEncoder.backward')], []), 'k',"
-            " 'exec'), vars(lab.grading.module_of(lab.grading.find('AutoEncoder.backward'))), ns := {})\n"
+            "exec(compile(ast.Module([course.grading.function_node(ast.parse(text), 'AutoEncoder.backward')], []), 'k',"
+            " 'exec'), vars(course.grading.module_of(course.grading.find('AutoEncoder.backward'))), ns := {})\n"
             "return ns['backward'](self)" % os.path.join(source, "models", "autoencoder.py"))
     body_of(files, "VAE.backward",  # the reference's function object, if any were left alive in the process
             "import gc\nfor f in gc.get_objects():\n"
@@ -255,7 +256,7 @@ def test_the_zip_has_gradescopes_layout_and_the_answer_key_as_its_source(grader)
         for file in FILES + ["docs/derivations.md"]:
             assert z.read(file).decode() == answer_key(ROOT, file), file
         assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", REFERENCE, "runs/"))]
-        assert {n.split("/")[0] for n in names} <= {"setup.sh", "run_autograder", "nn", "models", "lab", "apps",
+        assert {n.split("/")[0] for n in names} <= {"setup.sh", "run_autograder", "nn", "models", "lab", "course", "apps",
                                                     "docs", "requirements.txt", "autograder"}
 
 
@@ -268,9 +269,9 @@ def test_setup_installs_only_what_the_grader_imports(grader):
     with open(os.path.join(source, "setup.sh")) as f:
         installs = [line for line in f if "pip3 install" in line and "command -v" not in line]
     assert installs and all("-r autograder/requirements.txt" in line for line in installs)
-    probe = ("import sys, apps.autograder, lab.autograder\nfrom lab import grading\n"
+    probe = ("import sys, apps.autograder, course.autograder\nfrom lab import grading\n"
              "from nn.backend import get_backend\n"
-             "for e in lab.autograder.EXERCISES:\n    [e.check(get_backend(b)) for b in grading.BACKENDS]\n"
+             "for e in course.autograder.EXERCISES:\n    [e.check(get_backend(b)) for b in grading.BACKENDS]\n"
              "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     done = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {source!r})\n" + probe],
                           capture_output=True, text=True, timeout=120, cwd=source)
@@ -293,7 +294,7 @@ def test_a_table_whose_parts_are_not_the_checks_parts_is_refused_at_build(tmp_pa
 def test_a_run_sent_as_plain_data_is_judged_as_make_grade_judges_it():
     # One engine: what a child sends (JSON), read back and judged against the parent's own expected
     # values, is the Result that grading in one process gives.
-    from lab import grading
+    from course import grading
 
     for exercise in EXERCISES:
         if not exercise.mistakes:

@@ -20,11 +20,12 @@ from lab.run import fit
 from lab.train import evaluate
 from models import VAE
 from nn import Generator
+import paths
 
 DIGITS = dict(dataset="digits", hidden=(64,), batch_size=64, lr=3e-3)
 DIGITS_FLAGS = ["--dataset", "digits", "--hidden", "64", "--batch-size", "64", "--lr", "3e-3", "--no-progress"]
 APPS = {"vae": train_vae, "ae": train_ae}
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(paths.ROOT)
 
 
 def train(tmp_path, name="run", **settings):

@@ -1,4 +1,4 @@
-"""The grading engine: each exercise of lab/exercises.py checked, and a wrong answer diagnosed.
+"""The grading engine: each exercise of course/exercises.py checked, and a wrong answer diagnosed.
 
 For each exercise, in turn, the student's function is put in place with the reference
 version of every other exercise (so one unfinished or wrong exercise never fails another),
@@ -6,7 +6,7 @@ and the exercise's check runs on each of BACKENDS: an answer is correct when, on
 worst relative error is below TOLERANCE and it changed none of its inputs, and on the
 array-API backend it runs and gives the same. A wrong answer is run against the
 exercise's classic mistakes, and one that gives the same result is named, with its hint;
-one that matches none is diagnosed from its gradients (lab/diagnosis.py). An exception
+one that matches none is diagnosed from its gradients (course/diagnosis.py). An exception
 names the line of the student's code it came from.
 
 The student's functions are the ones the workspace's modules define when imported; the
@@ -16,7 +16,7 @@ from its own files, so that grading there says every exercise is correct).
 Running an answer and judging it are two steps, so that they can happen in two processes:
 `run_check` runs a check and keeps only plain data (a Run: what the function gave, what it
 changed, what it raised), and `judge` turns a Run and the expected values into a Result.
-`make grade` does both here, in one process; the course's autograder (lab/autograder.py)
+`make grade` does both here, in one process; the course's autograder (course/autograder.py)
 runs the student's code in a process of its own and judges in one that never runs it.
 """
 
@@ -89,7 +89,7 @@ def places(exercise):
     where = [(owner, name)]
     if isinstance(owner, type(sys)):
         where += [(m, attr) for m in list(sys.modules.values()) if m is not owner and
-                  (getattr(m, "__name__", "") or "").split(".")[0] in ("nn", "models", "lab", "apps")
+                  (getattr(m, "__name__", "") or "").split(".")[0] in ("nn", "models", "lab", "course", "apps")
                   for attr, value in list(vars(m).items()) if value is old]
     return old, where
 

@@ -1,8 +1,8 @@
 """What Part One measures: how far an autoencoder's code and decoder land from PCA's.
 
-Plain NumPy and SciPy on host arrays, used by lab/compare.py (compare_pca.py) and the
+Plain NumPy and SciPy on host arrays, used by studies/part_one.py (compare_pca.py) and the
 Part One notebook. Each function's docstring says what its number means; the module
-docstring of lab/compare.py says why each is measured.
+docstring of studies/part_one.py says why each is measured.
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ from scipy.spatial import cKDTree
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
-from .plots import latent_grid
+from lab.plots import latent_grid
 
 
 def fit_pca(x_train, k):

@@ -1,4 +1,4 @@
-"""What the grader can say about a wrong answer beyond its classic mistakes (lab/exercises.py).
+"""What the grader can say about a wrong answer beyond its classic mistakes (course/exercises.py).
 
 From the gradients themselves (DIAGNOSES, tried in order once no classic mistake matches,
 each a function (checked, errors) -> a message or None): a gradient missing because a

@@ -4,7 +4,7 @@ peak memory is its own and its thread count is set before any library reads it.
 A job is any object with `info` (a dict, sent once it is built) and `step()` (called once
 per request; its return value, a dict, is the reply). It is built in the worker by
 build(*args), so build and args must be picklable (a module-level function and plain data).
-Nothing here knows what a job measures; lab/bench.py's are epochs of training.
+Nothing here knows what a job measures; studies/speed.py's are epochs of training.
 """
 
 import contextlib
@@ -13,7 +13,7 @@ import os
 import resource
 import sys
 
-from .cli import RunFailed, UsageError
+from lab.cli import RunFailed, UsageError
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

@@ -1,7 +1,7 @@
 """How fast this library trains the lab's VAE: against PyTorch, and against the matrix products.
 
 Three kinds, one Kind record each (KINDS), each run in a worker process of its own
-(lab/workers.py: its peak memory is its own), one epoch of each in turn, so that a noisy
+(studies/workers.py: its peak memory is its own), one epoch of each in turn, so that a noisy
 neighbour slows all of them alike:
 
   ours   models.VAE, nn.Adam and lab.train.train_epoch: this library
@@ -29,10 +29,10 @@ from models.conv import ARCHS
 from nn import Adam, Conv2d, ConvTranspose2d, Dense, Generator, Sequential
 from nn.backend import BackendError, get_backend, library_version, synchronize, to_backend
 
-from .cli import ProgressBar, bounded, int_list
-from .config import build_model, describe, lab_config, named
-from .data import DataError, load_dataset
-from .train import evaluate, train_epoch
+from lab.cli import ProgressBar, bounded, int_list
+from lab.config import build_model, describe, lab_config, named
+from lab.data import DataError, load_dataset
+from lab.train import evaluate, train_epoch
 from .workers import Worker, usable_cores
 
 LAB = lab_config()  # the lab's run: the model, optimiser and batch size that are measured
@@ -330,7 +330,7 @@ def add_flags(parser, defaults):
 
 
 class Measured:
-    """A kind's job in its worker (lab/workers.py): each step() is one epoch of its trainer,
+    """A kind's job in its worker (studies/workers.py): each step() is one epoch of its trainer,
     timed, then, off the clock, its test loss if it trains."""
 
     def __init__(self, kind, config):

@@ -1,4 +1,4 @@
-"""compare_pca.py (apps/compare_pca.py, lab/compare.py): the linear AE finds PCA's subspace; each method's
+"""compare_pca.py (apps/compare_pca.py, studies/part_one.py): the linear AE finds PCA's subspace; each method's
 record reads its own plane and subspace; measure against known answers; every number written; bad input."""
 
 import dataclasses
@@ -9,10 +9,10 @@ import pytest
 
 from apps.compare_pca import main
 from lab import download
-from lab.compare import (AE, LINEAR_AE, METHODS, PCA, VAE, Fitted, Method, Plane, compare, default_config,
+from studies.part_one import (AE, LINEAR_AE, METHODS, PCA, VAE, Fitted, Method, Plane, compare, default_config,
                          fit_pca_method, measure, train_autoencoder)
 from lab.data import load_dataset
-from lab.measures import decoder_jacobian
+from studies.measures import decoder_jacobian
 from models import VAE as VAEModel
 from nn import Generator
 from nn.backend import get_backend, to_numpy

@@ -16,7 +16,7 @@ from matplotlib import image as mpimage
 
 from apps import train_ae, train_vae
 from lab import explorer
-from lab.compare import default_config, compare
+from studies.part_one import default_config, compare
 from lab.data import Dataset, load_dataset
 from models import VAE, AutoEncoder
 from nn import Generator

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from apps.bench import main
-from lab import bench
-from lab.bench import (KINDS, BenchConfig, Kind, Product, format_table, gemm_seconds, kind_named, ratios,
+from studies import speed as bench
+from studies.speed import (KINDS, BenchConfig, Kind, Product, format_table, gemm_seconds, kind_named, ratios,
                        run_benchmark, select_kinds, step_products, steps_per_epoch, summarise)
 from lab.cli import RunFailed, UsageError
 from lab.data import DataError
-from lab.workers import THREAD_VARIABLES, thread_env
+from studies.workers import THREAD_VARIABLES, thread_env
 from models import VAE, AutoEncoder
 from nn import Generator
 from nn.backend import cupy_available
