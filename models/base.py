@@ -1,5 +1,5 @@
-"""What the autoencoder and the VAE share: the Model interface, building an MLP, the
-reconstruction loss (the decoder's output unit and its loss, as one step)."""
+"""What every model shares: the Model interface, building an MLP, the reconstruction loss (the
+decoder's output unit and its loss, as one step), and `named`, the look-up of a record by its name."""
 
 import textwrap
 
@@ -61,6 +61,17 @@ class Model:
         settings = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.settings)
         parts = "".join(f"\n  {name}={textwrap.indent(repr(layer), '  ').lstrip()}," for name, layer in self.parts.items())
         return f"{type(self).__name__}({settings},{parts}\n)"
+
+
+def named(records, name, what, field="key", error=ValueError):
+    """The record of `records` whose `field` is `name`; else `error` naming `what` and the names there are.
+    The one look-up by name of every table of records (architectures, models, datasets, benchmark
+    kinds, exercises)."""
+    for record in records:
+        if getattr(record, field) == name:
+            return record
+    raise error(f"unknown {what} {name!r}: choose one of {', '.join(getattr(r, field) for r in records)}")
+
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 LOSSES = ("mse", "bce")

@@ -28,7 +28,7 @@ from nn import Conv2d, ConvTranspose2d, Dense, Reshape, Sequential
 from nn.backend import namespace
 from nn.layers import Layer
 
-from .base import ACTIVATIONS, layer_init, mlp_decoder, mlp_encoder
+from .base import ACTIVATIONS, layer_init, mlp_decoder, mlp_encoder, named
 
 CHANNELS = (32, 64)  # the two convolutions' output channels: PyTorch's and Keras' VAE examples
 KERNEL, STRIDE, PADDING = 4, 2, 1  # each Conv2d halves the sides, each ConvTranspose2d doubles them
@@ -148,7 +148,4 @@ ARCHS = tuple(a.key for a in ARCHITECTURES)
 
 def architecture(key):
     """The Architecture called `key`."""
-    for record in ARCHITECTURES:
-        if record.key == key:
-            return record
-    raise ValueError(f"unknown arch {key!r}: choose one of {', '.join(ARCHS)}")
+    return named(ARCHITECTURES, key, "arch")

@@ -114,7 +114,8 @@ class VAE(Model):
         generator the model was built with.
         """
         xp = namespace(x)
-        mu, logvar = self.encode(x)
+        h = self.encoder.forward(x)
+        mu, logvar = self.mu_head.forward(h), self.logvar_head.forward(h)
         if eps is None:
             eps = (rng or self.rng).normal(tuple(mu.shape), mu.dtype)
         std = xp.exp(0.5 * logvar)

@@ -17,7 +17,7 @@ import os
 import array_api_compat
 import numpy as np
 
-BACKENDS = ("numpy", "cupy", "array_api_strict")
+BACKEND_NAMES = ("numpy", "cupy", "array_api_strict")  # what get_backend takes
 ENV_VAR = "VAE_BACKEND"
 
 # Training runs in float32 (half the memory traffic of float64, and what BLAS and GPUs
@@ -46,7 +46,7 @@ def get_backend(name=None):
 
         return array_api_strict
     source = f"${ENV_VAR}" if name == os.environ.get(ENV_VAR) else "backend"
-    raise BackendError(f"unknown {source} {name!r}: choose one of {', '.join(BACKENDS)}")
+    raise BackendError(f"unknown {source} {name!r}: choose one of {', '.join(BACKEND_NAMES)}")
 
 
 def backend_name(xp):

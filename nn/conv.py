@@ -23,8 +23,8 @@ Derived in docs/derivations.md, "Convolution", in the names used here.
 
 import math
 
-from .backend import TRAIN_DTYPE, namespace, resolve_dtype
-from .layers import INITS, Layer
+from .backend import TRAIN_DTYPE, namespace
+from .layers import Layer, initial_params
 
 
 def conv_output_size(size, kernel, stride, padding):
@@ -115,21 +115,6 @@ def col2im(patches, x_shape, kernel, stride, padding):
     return crop(dx_padded, padding)
 
 
-def initial_kernel(init, shape, n_out, fan_in, fan_out, rng, dtype):
-    """(W: shape, b: (n_out,)) drawn from `rng` as nn/layers.py's initial_params draws a Dense's,
-    for these fans: "he" W ~ N(0, 2 / fan_in), "xavier" N(0, 2 / (fan_in + fan_out)), b = 0;
-    "uniform" W and b uniform in +-1/sqrt(fan_in)."""
-    if init == "uniform":
-        bound = 1.0 / math.sqrt(fan_in)
-        return rng.uniform(shape, -bound, bound, dtype), rng.uniform((n_out,), -bound, bound, dtype)
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
-    variance = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + fan_out)
-    W = rng.normal(shape, dtype)
-    W *= math.sqrt(variance)
-    return W, rng.xp.zeros((n_out,), dtype=resolve_dtype(rng.xp, dtype))
-
-
 def _check_geometry(name, kernel_size, stride, padding):
     for what, value, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
         if not isinstance(value, int) or value < least:
@@ -183,8 +168,8 @@ class Conv2d(_Convolution):
         super().__init__()
         self._setup(in_channels, out_channels, kernel_size, stride, padding, init)
         k = kernel_size
-        W, b = initial_kernel(init, (out_channels, in_channels, k, k), out_channels,
-                              fan_in=in_channels * k * k, fan_out=out_channels * k * k, rng=rng, dtype=dtype)
+        W, b = initial_params(init, rng, dtype, shape=(out_channels, in_channels, k, k), n_out=out_channels,
+                              fan_in=in_channels * k * k, fan_out=out_channels * k * k)
         self.params = {"W": W, "b": b}
 
     def forward(self, x):
@@ -249,9 +234,8 @@ class ConvTranspose2d(_Convolution):
         super().__init__()
         self._setup(in_channels, out_channels, kernel_size, stride, padding, init)
         k = kernel_size
-        W, b = initial_kernel(init, (in_channels, out_channels, k, k), out_channels,
-                              fan_in=in_channels * k * k / stride**2, fan_out=out_channels * k * k,
-                              rng=rng, dtype=dtype)
+        W, b = initial_params(init, rng, dtype, shape=(in_channels, out_channels, k, k), n_out=out_channels,
+                              fan_in=in_channels * k * k / stride**2, fan_out=out_channels * k * k)
         self.params = {"W": W, "b": b}
 
     def forward(self, x):

@@ -22,17 +22,18 @@ from .backend import TRAIN_DTYPE, load_arrays, namespace, resolve_dtype, to_nump
 INITS = ("he", "xavier", "uniform")
 
 
-def initial_params(init, fan_in, fan_out, rng, dtype):
-    """(W: (fan_in, fan_out), b: (fan_out,)) drawn from `rng` as `init` says."""
+def initial_params(init, rng, dtype, *, shape, n_out, fan_in, fan_out):
+    """(W: shape, b: (n_out,)) drawn from `rng` as `init` says, for a layer of these fans: the one
+    initial draw of every layer with weights (Dense: shape (fan_in, fan_out); nn/conv.py's kernels)."""
     if init == "uniform":
         bound = 1.0 / math.sqrt(fan_in)
-        return rng.uniform((fan_in, fan_out), -bound, bound, dtype), rng.uniform((fan_out,), -bound, bound, dtype)
+        return rng.uniform(shape, -bound, bound, dtype), rng.uniform((n_out,), -bound, bound, dtype)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
     variance = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + fan_out)
-    W = rng.normal((fan_in, fan_out), dtype)
+    W = rng.normal(shape, dtype)
     W *= math.sqrt(variance)
-    return W, rng.xp.zeros((fan_out,), dtype=resolve_dtype(rng.xp, dtype))
+    return W, rng.xp.zeros((n_out,), dtype=resolve_dtype(rng.xp, dtype))
 
 
 class Layer:
@@ -67,7 +68,8 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, rng, init="he", dtype=TRAIN_DTYPE):
         super().__init__()
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        W, b = initial_params(init, in_features, out_features, rng, dtype)
+        W, b = initial_params(init, rng, dtype, shape=(in_features, out_features), n_out=out_features,
+                              fan_in=in_features, fan_out=out_features)
         self.params = {"W": W, "b": b}
         self.input_grad = True
 

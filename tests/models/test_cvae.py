@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from models import ConditionalVAE
+from models.cvae import Condition
 from nn import Generator
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients
@@ -40,17 +41,13 @@ def test_cvae_gradients(xp, loss, beta):
     assert max(errors.values()) < TOL, errors
 
 
-class LabelsIntoCode(ConditionalVAE):
-    """The mistake: y's share of the decoder's input gradient, dzy[:, J:], is added into dz, as if
+class LabelsIntoCode(Condition):
+    """The mistake: y's share of the decoder's input gradient, dout[:, J:], is added into dz, as if
     the one-hot labels were part of the code. With n_classes == latent_dim the shapes agree,
-    so nothing fails but the gradient check. The rest is ConditionalVAE.backward, line for line."""
+    so nothing fails but the gradient check."""
 
-    def backward(self):
-        dzy = self.decoder.backward(self.recon_loss.backward())
-        dz = dzy[:, :self.latent_dim] + dzy[:, self.latent_dim:]  # wrong: the right dz is dzy[:, :J] alone
-        dmu = dz + self.beta * self.dmu_kl
-        dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl
-        self.encoder.backward(self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar))
+    def backward(self, dout):
+        return dout[:, :self.width] + dout[:, self.width:]  # wrong: the right dz is dout[:, :J] alone
 
 
 def test_a_gradient_pushed_into_the_labels_fails_the_check():
@@ -59,10 +56,11 @@ def test_a_gradient_pushed_into_the_labels_fails_the_check():
     labels, eps = np.array([1, 0, 1, 1]), rng.normal((N, J), F64)
     cvae = ConditionalVAE(D, J, hidden=(H,), latent_dim=J, rng=Generator(3, np), dtype=F64)
     assert max(model_errors(cvae, x, labels, eps).values()) < TOL  # the same model, right backward: passes
-    wrong = LabelsIntoCode(D, J, hidden=(H,), latent_dim=J, rng=Generator(3, np), dtype=F64)
+    wrong = ConditionalVAE(D, J, hidden=(H,), latent_dim=J, rng=Generator(3, np), dtype=F64)
+    wrong.decoder.layers[0] = LabelsIntoCode()  # the Condition before the decoder: no parameters to move
     errors = model_errors(wrong, x, labels, eps)
     upstream = {name: e for name, e in errors.items() if not name.startswith("decoder.")}
-    assert set(upstream) == {"encoder.0.W", "encoder.0.b", "mu.W", "mu.b", "logvar.W", "logvar.b"}
+    assert set(upstream) == {"encoder.1.W", "encoder.1.b", "mu.W", "mu.b", "logvar.W", "logvar.b"}
     assert min(upstream.values()) > 1e-2, errors  # every parameter upstream of z is wrong...
     assert max(e for name, e in errors.items() if name.startswith("decoder.")) < TOL  # ...the decoder is not
 
@@ -75,7 +73,7 @@ def test_the_class_reaches_both_ends(xp):
     assert not np.allclose(to_numpy(cvae.code(x, labels)), to_numpy(cvae.code(x, others)))
     z = rng.normal((N, J), F64)
     assert not np.allclose(to_numpy(cvae.decode(z, labels)), to_numpy(cvae.decode(z, others)))
-    assert cvae.encoder.layers[0].input_grad is False  # no gradient for [x, y] is computed at all
+    assert cvae.encoder.layers[1].input_grad is False  # no gradient for [x, y] is computed at all
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce"])
@@ -133,3 +131,11 @@ def test_start_at_and_invalid_settings():
         ConditionalVAE(D, C, beta=-1.0)
     with pytest.raises(ValueError, match="choose one of mse, bce"):
         ConditionalVAE(D, C, loss="l1")
+
+
+def test_the_backward_is_the_vaes_own():
+    # One copy of the VAE's backward steps: the conditional VAE inherits it, and its one new step
+    # is the Condition layer's backward at the front of the decoder.
+    from models import VAE
+
+    assert "backward" not in vars(ConditionalVAE) and ConditionalVAE.backward is VAE.backward
