@@ -1,7 +1,7 @@
 """What every script's command line shares, defined once.
 
 The common flags (--dataset, --data-dir, --backend, --seed, --out, --no-progress), range
-types for numeric flags, the output folder, the progress bar, stopping cleanly on Ctrl-C
+types for numeric flags, the output folder, the progress bar and line, stopping cleanly on Ctrl-C
 or SIGTERM, and `run_main`, which turns every foreseeable failure into one line on
 stderr and an exit status: 0 done, 1 failed while running, 2 bad input, 128 + the signal
 number when stopped by a signal (130 for Ctrl-C, 143 for SIGTERM).
@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from nn.backend import BACKENDS, ENV_VAR, BackendError
+from nn.backend import BACKEND_NAMES, ENV_VAR, BackendError
 
 from .data import DATASETS, DataError
 from .files import CheckpointError
@@ -80,7 +80,7 @@ def add_common_flags(parser, defaults):
     parser.add_argument("--dataset", choices=DATASETS, help=f"default: {defaults.dataset}; digits for a quick run")
     parser.add_argument("--data-dir", help="folder with the four IDX files (default: data/<dataset>/, "
                                            "then system folders, then download)")
-    parser.add_argument("--backend", choices=BACKENDS[:2],
+    parser.add_argument("--backend", choices=BACKEND_NAMES[:2],
                         help=f"numpy (CPU) or cupy (GPU); default: ${ENV_VAR}, else numpy")
     parser.add_argument("--seed", type=int, help=f"initial weights, data order and noise (default: {defaults.seed})")
     parser.add_argument("--out", help=f"output folder (default: runs/{parser.prog.removesuffix('.py')}-<timestamp>/)")
@@ -108,6 +108,12 @@ def prepare_out(out):
     except OSError as err:
         raise UsageError(f"cannot write to --out {out}: {err.strerror}") from None
     return out
+
+
+def print_now(line):
+    """Print a line of progress as soon as it is known, also into a log file (flushed: before a
+    worker's error, if one follows). The one way a run or a study reports where it stands."""
+    print(line, flush=True)
 
 
 def progress_wanted(no_progress):
