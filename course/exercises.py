@@ -1,11 +1,10 @@
-"""The lab as exercises: which functions a student writes, how each is checked, and the classic
-ways to get it wrong (the workspace in which they are blanked is course/workspace.py).
+"""The lab as exercises: which functions a student writes, and how each is checked.
 
 EXERCISES holds one record per function to write: its file and qualified name, the section
-of docs/derivations.md to read, its check, and its classic mistakes, each an edit of the
-reference source (a transposed dW, a missing 1/N, log std read as log variance, ...). The
-grader (course/grading.py) runs each check, and each mistake to recognise a wrong answer; the
-tests plant each mistake in a workspace. Adding an exercise is adding one record.
+of docs/derivations.md to read, and its check. The grader (course/grading.py) runs each check.
+Adding an exercise is adding one record (and, if it has any, its classic mistakes in
+course/mistakes.py). This file holds no answer: the student's workspace keeps it as it is, and
+a process that runs a student's code can import it without the answers coming with it.
 
 A check calls its function the way the library does, on the backend it is given (NumPy, or
 array_api_strict, which has only what NumPy and CuPy share), in float64, and gives it copies
@@ -23,19 +22,8 @@ from nn.backend import CHECK_DTYPE, namespace, to_backend, to_numpy
 from nn.optim import Adam
 
 from lab.config import named
-from .workspace import body_lines
 
 F64 = CHECK_DTYPE  # every check runs in float64, where centred differences are accurate
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """A classic wrong answer: `edits` (reference text, wrong text) applied to the reference
-    function's source; `hint` is what the grader tells a student whose answer matches it."""
-
-    name: str
-    hint: str
-    edits: tuple
 
 
 @dataclass(frozen=True)
@@ -45,8 +33,8 @@ class Exercise:
     check(xp) -> Checked: what the function under test gives on backend `xp` and what it
     should give (computed independently, or by centred differences), and which inputs it
     changed. per_part: report the worst error of each part of a model ("encoder",
-    "decoder", ...) rather than of each of its parameters. mistakes: its classic wrong
-    answers. inputs_hint: what to do instead of changing an input in place.
+    "decoder", ...) rather than of each of its parameters. inputs_hint: what to do instead of
+    changing an input in place.
     """
 
     order: int
@@ -56,7 +44,6 @@ class Exercise:
     teaches: str
     check: Callable
     per_part: bool = False
-    mistakes: tuple = ()
     inputs_hint: str = "compute a new array"
 
     @property
@@ -99,6 +86,14 @@ class Inputs:
 def fresh(a):
     """A copy of the array `a`, on its backend."""
     return namespace(a).asarray(a, copy=True)
+
+
+def same(a, b):
+    """Whether a and b are arrays of one shape holding the same numbers."""
+    try:
+        return np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True)
+    except Exception:  # not arrays at all
+        return False
 
 
 def each(names, **symbols):
@@ -145,7 +140,10 @@ def layer_check(make_layer, x_shape):
     """The check of a layer's backward: the gradients of x: x_shape and of every parameter,
     named as the scoreboard shows them ("dx", "dW", "db"), against centred differences of
     f = sum(layer.forward(x) * dout), dout of y's shape (nn/gradcheck.py, check_layer). The
-    backward gets a copy of dout; f keeps the original."""
+    backward gets a copy of dout; f keeps the original. A layer with `input_grad` (the first
+    layer of a network sets it False) runs its backward both ways: without dx it must still fill
+    its grads and return None. A gradient it leaves out there, or gives otherwise than with dx,
+    is checked as "dW, input_grad False"; a dx it returns shows as "dx, input_grad False"."""
 
     def check(xp):
         rng = Generator(1, xp)
@@ -154,12 +152,26 @@ def layer_check(make_layer, x_shape):
         dout = rng.normal(tuple(layer.forward(x).shape), F64)
         given = Inputs(dout=dout)
         got = {"dx": layer.backward(given["dout"]), **{f"d{name}": g for name, g in layer.grads.items()}}
+        branches = hasattr(layer, "input_grad") and layer.params
+        if branches:
+            layer.input_grad, layer.grads = False, {}
+            layer.forward(x)
+            again = Inputs(dout=dout)
+            dx = layer.backward(again["dout"])
+            unlike = [name for name in layer.params if name not in layer.grads
+                      or not same(layer.grads[name], got.get(f"d{name}"))]
+            got |= {f"d{name}, input_grad False": layer.grads[name] for name in unlike if name in layer.grads}
+            got |= {} if dx is None else {"dx, input_grad False": dx}
+            layer.input_grad = True
 
         def f():
             return xp.sum(layer.forward(x) * dout)
 
         expected = {f"d{name}": g for name, g in numerical(f, {"x": x, **layer.params}).items()}
-        return Checked(got, expected, given.changed(), each(expected, N=x_shape[0]))
+        if branches:
+            expected |= {f"d{name}, input_grad False": expected[f"d{name}"] for name in unlike}
+        changed = set(given.changed()) | (set(again.changed()) if branches else set())
+        return Checked(got, expected, tuple(changed), each(expected, N=x_shape[0]))
 
     return check
 
@@ -272,263 +284,65 @@ def check_vae(xp):
     checked.expected = {**checked.expected, **numerical(loss, {"dmu": mu, "dlogvar": logvar})}
     checked.symbols = each(checked.expected, N=4, beta=0.5)
     return checked
+
+
 EXERCISES = (
     Exercise(
         order=1, file="nn/gradcheck.py", qualname="numerical_grad", section="Checking a gradient",
         teaches="the centred difference every other exercise is graded with",
         check=check_numerical_grad,
-        mistakes=(
-            Mistake("one-sided difference",
-                    "your estimate is a one-sided difference (f(x + h) - f(x)) / h, whose error shrinks only like h: "
-                    "the centred (f(x + h) - f(x - h)) / 2h errs like h**2",
-                    (("x_flat[i] = x_i - h", "x_flat[i] = x_i"), ("/ (2 * h)", "/ h"))),
-            Mistake("divided by h", "your estimate is twice the derivative: f(x + h) - f(x - h) spans 2h",
-                    (("/ (2 * h)", "/ h"),)),
-            Mistake("x not restored",
-                    "x is left at x_i - h after each coordinate: put x_flat[i] = x_i back before the next one, "
-                    "or every later coordinate is measured at the wrong point (and x is changed when you return)",
-                    (("        x_flat[i] = x_i\n", ""),)),
-            Mistake("h ignored",
-                    "your estimate does not change with h: the h argument was ignored (a step fixed inside the "
-                    "function). The library passes its own h (check_gradients(f, wrt, analytic, h)): use it",
-                    (("x_i + h", "x_i + 1e-6"), ("x_i - h", "x_i - 1e-6"), ("/ (2 * h)", "/ (2 * 1e-6)"))),
-        ),
         inputs_hint="nudge x and put each coordinate back: x must hold what it held when numerical_grad returns"),
     Exercise(
         order=2, file="nn/layers.py", qualname="Dense.backward", section="Dense",
         teaches="the chain rule through a matrix product",
-        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), (5, 4)),
-        mistakes=(
-            Mistake("dW transposed",
-                    "your dW is dout.T @ x, the transpose of dL/dW: dW[i, o] = sum_n x[n, i] dout[n, o], that is "
-                    "x.T @ dout, of W's shape (in, out)",
-                    (('self.grads["W"] = self.x.T @ dout', 'self.grads["W"] = dout.T @ self.x'),)),
-            Mistake("dW averaged",
-                    "your dW is divided by the batch size: the loss already averages over the batch (its gradient "
-                    "carries the 1/N), so a layer only sums over the rows",
-                    (('self.grads["W"] = self.x.T @ dout', 'self.grads["W"] = self.x.T @ dout / dout.shape[0]'),)),
-            Mistake("db averaged",
-                    "your db is the mean of dout over the batch: b is added to every row, so every row's gradient "
-                    "reaches it in full: db = sum over n of dout",
-                    (("xp.sum(dout, axis=0)", "xp.mean(dout, axis=0)"),)),
-        )),
+        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), (5, 4))),
     Exercise(
         order=3, file="nn/layers.py", qualname="ReLU.backward", section="Activations",
         teaches="an elementwise derivative",
-        check=layer_check(lambda rng: ReLU(), (5, 4)),
-        mistakes=(
-            Mistake("passes where x <= 0",
-                    "your gradient flows where the input was negative and stops where it was positive: the other way "
-                    "round",
-                    (("return dout * self.slope", "return dout * (1.0 - self.slope)"),)),
-            Mistake("derivative left out",
-                    "you return dout unchanged: ReLU's derivative is 0 where x <= 0, so the gradient stops there",
-                    (("return dout * self.slope", "return dout"),)),
-        )),
+        check=layer_check(lambda rng: ReLU(), (5, 4))),
     Exercise(
         order=4, file="nn/layers.py", qualname="Sigmoid.backward", section="Activations",
         teaches="a derivative in terms of the output",
-        check=layer_check(lambda rng: Sigmoid(), (5, 4)),
-        mistakes=(
-            Mistake("derivative y",
-                    "you multiply by y: the sigmoid's derivative is y (1 - y) (y is exp's derivative, not the "
-                    "sigmoid's)",
-                    (("return dout * self.y * (1.0 - self.y)", "return dout * self.y"),)),
-        )),
+        check=layer_check(lambda rng: Sigmoid(), (5, 4))),
     Exercise(
         order=5, file="nn/layers.py", qualname="Tanh.backward", section="Activations",
         teaches="the same, for tanh",
-        check=layer_check(lambda rng: Tanh(), (5, 4)),
-        mistakes=(
-            Mistake("1 - y",
-                    "you multiply by 1 - y: tanh's derivative is 1 - tanh(x)**2 = 1 - y**2",
-                    (("(1.0 - self.y * self.y)", "(1.0 - self.y)"),)),
-        )),
+        check=layer_check(lambda rng: Tanh(), (5, 4))),
     Exercise(
         order=6, file="nn/losses.py", qualname="mse", section="Mean squared error",
         teaches="a loss and the 1/N of averaging over a batch",
-        check=check_mse,
-        mistakes=(
-            Mistake("missing 1/N",
-                    "your dx_hat lacks the 1/N: the loss averages over the N images of the batch, and so does its "
-                    "gradient",
-                    (("diff *= 2.0 / divisor", "diff *= 2.0"),)),
-            Mistake("missing 2", "d/dx_hat (x_hat - x)**2 = 2 (x_hat - x): your dx_hat lacks the 2",
-                    (("diff *= 2.0 / divisor", "diff *= 1.0 / divisor"),)),
-            Mistake("sign flipped", "your dx_hat points the wrong way: d/dx_hat (x_hat - x)**2 = +2 (x_hat - x)",
-                    (("diff *= 2.0 / divisor", "diff *= -2.0 / divisor"),)),
-        )),
+        check=check_mse),
     Exercise(
         order=7, file="nn/losses.py", qualname="bce", section="Binary cross-entropy from logits",
         teaches="why a loss takes logits: the sigmoid's derivative cancels",
-        check=check_bce,
-        mistakes=(
-            Mistake("sign flipped", "your dlogits is x - p: it is p - x, with p = sigmoid(logits)",
-                    (("dlogits = sigmoid(logits) - x", "dlogits = x - sigmoid(logits)"),)),
-            Mistake("missing 1/N", "your dlogits lacks the 1/N of averaging over the batch",
-                    (("dlogits *= 1.0 / divisor", "dlogits *= 1.0"),)),
-            Mistake("sigmoid's derivative kept",
-                    "you multiplied by the sigmoid's derivative p (1 - p): taken from the logits it cancels against "
-                    "the "
-                    "1 / (p (1 - p)) of the log, leaving (p - x) / N",
-                    (("dlogits = sigmoid(logits) - x",
-                      "dlogits = (sigmoid(logits) - x) * sigmoid(logits) * (1.0 - sigmoid(logits))"),)),
-        )),
+        check=check_bce),
     Exercise(
         order=8, file="nn/losses.py", qualname="gaussian_kl", section="KL divergence to the standard normal",
         teaches="the VAE's prior term, in logvar",
-        check=check_gaussian_kl,
-        mistakes=(
-            Mistake("logvar read as log std",
-                    "your KL reads logvar as the log of the standard deviation (sigma = exp(logvar)); here logvar is "
-                    "the log of the variance, sigma**2 = exp(logvar), as the sampler's std = exp(0.5 * logvar) assumes",
-                    (("var = xp.exp(logvar)", "var = xp.exp(2.0 * logvar)"),
-                     ("xp.sum(1.0 + logvar - mu * mu - var)", "xp.sum(1.0 + 2.0 * logvar - mu * mu - var)"),
-                     ("dlogvar = (var - 1.0) * (0.5 / divisor)", "dlogvar = (var - 1.0) / divisor"))),
-            Mistake("missing 1/2 in dlogvar",
-                    "d/dlogvar of -(1 + logvar - exp(logvar)) / 2 is (exp(logvar) - 1) / 2: your dlogvar lacks the 1/2",
-                    (("dlogvar = (var - 1.0) * (0.5 / divisor)", "dlogvar = (var - 1.0) / divisor"),)),
-            Mistake("dmu sign flipped", "your dmu is -mu / N: d/dmu of mu**2 / 2 is +mu",
-                    (("dmu = mu / divisor", "dmu = -mu / divisor"),)),
-        )),
+        check=check_gaussian_kl),
     Exercise(
         order=9, file="nn/optim.py", qualname="Adam.update", section="Adam",
         teaches="Algorithm 1, bias corrections included",
-        check=check_adam,
-        mistakes=(
-            Mistake("no bias correction",
-                    "your steps have no bias correction: m and v start at 0 and underestimate the moments in the first "
-                    "steps; Algorithm 1 divides them by (1 - b1**t) and (1 - b2**t)",
-                    (("lr_t = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)", "lr_t = self.lr"),
-                     ("eps_t = self.eps * (1.0 - b2**t) ** 0.5", "eps_t = self.eps"))),
-            Mistake("eps inside the square root",
-                    "your eps is inside the square root: Algorithm 1 adds it to sqrt(v_hat)",
-                    (("xp.sqrt(v) + eps_t", "xp.sqrt(v + eps_t)"),)),
-            Mistake("m rebound, not updated",
-                    "m = ... makes a new array, and the optimiser's own m never changes: update it in place "
-                    "(m *= b1; m += (1 - b1) * g)",
-                    (("m *= b1\n        m += (1.0 - b1) * g", "m = b1 * m + (1.0 - b1) * g"),)),
-        )),
+        check=check_adam),
     Exercise(
         order=10, file="models/autoencoder.py", qualname="AutoEncoder.backward", section="The autoencoder",
         teaches="a whole model's backward, composed from its layers'",
-        check=check_autoencoder, per_part=True,
-        mistakes=(
-            Mistake("encoder left out",
-                    "the encoder gets no gradient: decoder.backward returns dL/dz, which encoder.backward takes",
-                    (("self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))",
-                      "self.decoder.backward(self.recon_loss.backward())"),)),
-        )),
+        check=check_autoencoder, per_part=True),
     Exercise(
         order=11, file="models/vae.py", qualname="VAE.backward", section="The VAE and the reparameterisation trick",
         teaches="the reparameterisation gradient: two paths into mu and logvar",
-        check=check_vae, per_part=True,
-        mistakes=(
-            Mistake("std read as exp(logvar)",
-                    "your dlogvar is what std = exp(logvar) would give: the sampler uses std = exp(0.5 * logvar), "
-                    "so dz/dlogvar = eps * 0.5 * std",
-                    (("dz * self.eps * (0.5 * self.std)", "dz * self.eps * (self.std * self.std)"),)),
-            Mistake("missing 0.5",
-                    "dz/dlogvar = eps * d std/dlogvar, and d exp(0.5 logvar)/dlogvar = 0.5 std: your dlogvar lacks the "
-                    "0.5",
-                    (("dz * self.eps * (0.5 * self.std)", "dz * self.eps * self.std"),)),
-            Mistake("beta dropped",
-                    "the KL's gradients enter without beta: the loss is recon + beta * KL",
-                    (("self.beta * self.dmu_kl", "self.dmu_kl"), ("self.beta * self.dlogvar_kl", "self.dlogvar_kl"))),
-            Mistake("KL path missing",
-                    "mu and logvar reach the loss twice, through z and directly through the KL term: add the KL's "
-                    "gradients",
-                    (("dmu = dz + self.beta * self.dmu_kl", "dmu = dz"),
-                     ("dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl",
-                      "dlogvar = dz * self.eps * (0.5 * self.std)"))),
-            Mistake("reparameterisation path missing",
-                    "z = mu + std * eps depends on logvar through std: dlogvar needs dz * eps * 0.5 * std as well as "
-                    "the "
-                    "KL's part",
-                    (("dlogvar = dz * self.eps * (0.5 * self.std) + self.beta * self.dlogvar_kl",
-                      "dlogvar = self.beta * self.dlogvar_kl"),)),
-            Mistake("one head left out of dh",
-                    "h feeds both heads, so dL/dh is the sum of what both heads' backward passes return",
-                    (("dh = self.mu_head.backward(dmu) + self.logvar_head.backward(dlogvar)",
-                      "self.logvar_head.backward(dlogvar)\n        dh = self.mu_head.backward(dmu)"),)),
-        )),
+        check=check_vae, per_part=True),
     Exercise(
         order=12, file="nn/conv.py", qualname="Conv2d.backward", section="Convolution",
         teaches="a convolution's backward: one matrix product over patches, and col2im",
-        check=layer_check(lambda rng: Conv2d(2, 3, rng=rng, **CONV), (3, 2, 5, 3)),
-        mistakes=(
-            Mistake("dout reshaped, not permuted",
-                    "your dout_mat is dout reshaped as it came, (N, out, H_out, W_out): its rows then mix images and "
-                    "channels. The columns of patches are (h, w, n): put dout in the layers' layout first, "
-                    'inner(dout): (out, H_out, W_out, N), then reshape it to (out, L N) (docs/derivations.md, '
-                    '"Convolution", step 3)',
-                    (("xp.reshape(inner(dout), ", "xp.reshape(dout, "),)),
-            Mistake("dW transposed",
-                    "your dW is patches @ dout_mat.T, (in k k, out): the transpose of dW_mat = dout_mat @ patches.T, "
-                    "(out, in k k), which a reshape to W's shape accepts without a word, for they have as many "
-                    'entries (docs/derivations.md, "Convolution", step 4)',
-                    (("dout_mat @ self.patches.T", "self.patches @ dout_mat.T"),)),
-            Mistake("dW left a matrix",
-                    "your dW is dW_mat, (out, in k k): reshape it to W's shape (out, in, k, k), the inverse of the "
-                    'reshape that made W_mat (docs/derivations.md, "Convolution", step 4)',
-                    (("xp.reshape(dout_mat @ self.patches.T, W.shape)", "dout_mat @ self.patches.T"),)),
-            Mistake("db summed over the channels",
-                    "your db sums dout_mat over axis 0, its output channels: dout_mat is (out, L N), a row per "
-                    "channel (in Dense the rows are examples). b[o] is added at every output pixel of every image, "
-                    'so db[o] sums row o, over axis 1 (docs/derivations.md, "Convolution", step 5)',
-                    (("xp.sum(dout_mat, axis=1)", "xp.sum(dout_mat, axis=0)"),)),
-            Mistake("dx left in the layers' layout",
-                    "your dx is col2im's (in, H, W, N), the layers' own layout: outer() turns it back into the "
-                    'interface\'s (N, in, H, W), x\'s shape (docs/derivations.md, "Convolution", step 6)',
-                    (("return outer(col2im(dpatches, self.x_shape, self.kernel_size, self.stride, self.padding))",
-                      "return col2im(dpatches, self.x_shape, self.kernel_size, self.stride, self.padding)"),)),
-        )),
+        check=layer_check(lambda rng: Conv2d(2, 3, rng=rng, **CONV), (3, 2, 5, 3))),
     Exercise(
         order=13, file="nn/conv.py", qualname="ConvTranspose2d.backward", section="Convolution",
         teaches="the adjoint's backward: a convolution of dout",
-        check=layer_check(lambda rng: ConvTranspose2d(3, 2, rng=rng, **CONV), (3, 3, 3, 2)),
-        mistakes=(
-            Mistake("dW transposed",
-                    "your dW is dpatches @ x_mat.T, (out k k, in): the transpose of dW_mat = x_mat @ dpatches.T, "
-                    "(in, out k k), which a reshape to W's shape accepts without a word, for they have as many "
-                    'entries (docs/derivations.md, "Convolution", step 10)',
-                    (("self.x_mat @ dpatches.T", "dpatches @ self.x_mat.T"),)),
-            Mistake("dW left a matrix",
-                    "your dW is dW_mat, (in, out k k): reshape it to W's shape (in, out, k, k), the inverse of the "
-                    'reshape that made W_mat (docs/derivations.md, "Convolution", step 10)',
-                    (("xp.reshape(self.x_mat @ dpatches.T, W.shape)", "self.x_mat @ dpatches.T"),)),
-            Mistake("db summed over the batch alone",
-                    "your db sums dout over axis 0 only, as Dense's does: b[o] is added at every pixel (h, w) of "
-                    "channel o of every image, so db[o] sums dout[:, o] over the batch and both image axes, "
-                    '(0, 2, 3) (docs/derivations.md, "Convolution", step 10)',
-                    (("xp.sum(dout, axis=(0, 2, 3))", "xp.sum(dout, axis=0)"),)),
-            Mistake("dx reshaped, not permuted",
-                    "your dx is W_mat @ dpatches reshaped straight to (N, in, H, W): a reshape is not a transpose. "
-                    "Its columns are (h, w, n), the layers' order: reshape it to (in, H, W, N), then outer() it "
-                    'into (N, in, H, W) (docs/derivations.md, "Convolution", step 11)',
-                    (("return outer(xp.reshape(dx, (self.in_channels, H, W_in, N)))",
-                      "return xp.reshape(dx, self.x_shape)"),)),
-            Mistake("dx left in the layers' layout",
-                    "your dx is (in, H, W, N), the layers' own layout: outer() turns it back into the interface's "
-                    '(N, in, H, W), x\'s shape (docs/derivations.md, "Convolution", step 11)',
-                    (("return outer(xp.reshape(dx, (self.in_channels, H, W_in, N)))",
-                      "return xp.reshape(dx, (self.in_channels, H, W_in, N))"),)),
-        )),
+        check=layer_check(lambda rng: ConvTranspose2d(3, 2, rng=rng, **CONV), (3, 3, 3, 2))),
 )
 
 
 def find(qualname):
     """The Exercise named `qualname` (KeyError naming the ones there are)."""
     return named(EXERCISES, qualname, "exercise", field="qualname", error=KeyError)
-
-
-def with_mistake(source, exercise, mistake):
-    """`source` with `mistake`'s edits made inside the exercise's function: what a student
-    who made that mistake would have written."""
-    lines, first, last = body_lines(source, exercise.qualname)
-    body = "".join(lines[first:last])
-    for old, new in mistake.edits:
-        if body.count(old) != 1:
-            raise ValueError(f"mistake {mistake.name!r}: {old!r} is not in {exercise.qualname} exactly once")
-        body = body.replace(old, new)
-    return "".join(lines[:first]) + body + "".join(lines[last:])

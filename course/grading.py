@@ -33,7 +33,8 @@ from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE, rel_error
 
 from .diagnosis import as_float64, diagnoses, listed, student_frame, xp_hint
-from .exercises import EXERCISES, Checked, with_mistake
+from . import mistakes
+from .exercises import EXERCISES, Checked
 from .workspace import REFERENCE, function_node
 
 JSON_VERSION = 1  # of the --json layout: bumped only if a course's autograder would have to change
@@ -304,16 +305,17 @@ def diagnose(exercise, got):
     """The classic mistake of `exercise` whose result equals `got`, or None."""
     reference_source, filename = reference_file(exercise)
     numpy = get_backend("numpy")
-    for mistake in exercise.mistakes:
-        wrong = compiled(exercise, with_mistake(reference_source, exercise, mistake), filename)
-        with installed(exercise, wrong):
-            try:
-                theirs = exercise.check(numpy).got
-            except Exception:
-                continue
-        errors, problem = compare(got, theirs)
-        if not problem and correct(errors):
-            return mistake
+    for mistake in mistakes.of(exercise):
+        for version in range(len(mistake.versions)):
+            wrong = compiled(exercise, mistakes.with_mistake(reference_source, exercise, mistake, version), filename)
+            with installed(exercise, wrong):
+                try:
+                    theirs = exercise.check(numpy).got
+                except Exception:
+                    continue
+            errors, problem = compare(got, theirs)
+            if not problem and correct(errors):
+                return mistake
     return None
 
 

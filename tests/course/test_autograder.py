@@ -18,7 +18,8 @@ import pytest
 from apps import autograder as autograder_app
 from apps import class_report
 from course import autograder
-from course.exercises import EXERCISES, find, with_mistake
+from course.exercises import EXERCISES, find
+from course.mistakes import of as mistakes_of, with_mistake
 from course.workspace import REFERENCE, answer_key
 import paths
 
@@ -36,10 +37,13 @@ def key():
 
 
 def planted(files, exercise, old, new):
-    """files, with `old` replaced by `new` once in the exercise's function."""
-    from course.exercises import Mistake
+    """files, with `old` replaced by `new` once in the exercise's function (its text, as a student types)."""
+    from course.workspace import body_lines
 
-    files[exercise.file] = with_mistake(files[exercise.file], exercise, Mistake("planted", "", ((old, new),)))
+    lines, first, last = body_lines(files[exercise.file], exercise.qualname)
+    body = "".join(lines[first:last])
+    assert body.count(old) == 1, old
+    files[exercise.file] = "".join(lines[:first]) + body.replace(old, new) + "".join(lines[last:])
 
 
 def body_of(files, qualname, new_body):
@@ -55,7 +59,7 @@ def body_of(files, qualname, new_body):
 
 def mistakes_round(r):
     """The r-th classic mistake of every exercise that has one: [(exercise, mistake)]."""
-    return [(e, e.mistakes[r]) for e in EXERCISES if r < len(e.mistakes)]
+    return [(e, mistakes_of(e)[r]) for e in EXERCISES if r < len(mistakes_of(e))]
 
 
 @pytest.fixture(scope="module")
@@ -174,13 +178,14 @@ def broken(files):
 def tampered(files, root):
     """Each exercise wrong, and its file or its body trying to be graded correct anyway:
     (files, the classic mistakes planted, the extra files of the zip)."""
-    plants = [(find(q), find(q).mistakes[i]) for q, i in
+    plants = [(find(q), mistakes_of(find(q))[i]) for q, i in
               (("numerical_grad", 0), ("ReLU.backward", 1), ("Sigmoid.backward", 0), ("Tanh.backward", 0),
                ("Conv2d.backward", 0))]
     for exercise, mistake in plants:
         files[exercise.file] = with_mistake(files[exercise.file], exercise, mistake)
     conv_t = find("ConvTranspose2d.backward")  # three of its classic mistakes at once: no part of it right
-    for mistake in (conv_t.mistakes[0], conv_t.mistakes[2], conv_t.mistakes[3]):
+    for mistake in [m for m in mistakes_of(conv_t) if m.name in ("dW transposed", "db summed over the batch alone",
+                                                              "dx reshaped, not permuted")]:
         files[conv_t.file] = with_mistake(files[conv_t.file], conv_t, mistake)
     # At module level, where nothing runs: the tolerance, the checker, numpy itself.
     files["nn/gradcheck.py"] = files["nn/gradcheck.py"].replace("TOLERANCE = 1e-6", "TOLERANCE = 1e9") + (
@@ -237,7 +242,7 @@ def tampered(files, root):
             "        return f(self)\n"
             "self.encoder.backward(self.mu_head.backward(self.dmu_kl))")
     if os.geteuid() == 0:  # as nobody, the key cannot be read: the wrong answer it falls back to
-        plants.append((find("AutoEncoder.backward"), find("AutoEncoder.backward").mistakes[0]))
+        plants.append((find("AutoEncoder.backward"), mistakes_of(find("AutoEncoder.backward"))[0]))
     extra = {f"{REFERENCE}/nn/layers.py": files["nn/layers.py"],  # its own answer key, as wrong as its answers
              f"{REFERENCE}/nn/gradcheck.py": files["nn/gradcheck.py"]}
     return files, plants, extra
@@ -297,10 +302,10 @@ def test_a_run_sent_as_plain_data_is_judged_as_make_grade_judges_it():
     from course import grading
 
     for exercise in EXERCISES:
-        if not exercise.mistakes:
+        if not mistakes_of(exercise):
             continue
         source, filename = grading.reference_file(exercise)
-        wrong = grading.compiled(exercise, with_mistake(source, exercise, exercise.mistakes[0]), filename)
+        wrong = grading.compiled(exercise, with_mistake(source, exercise, mistakes_of(exercise)[0]), filename)
         with grading.references():
             in_one = grading.grade_one(exercise, wrong)
             references = {b: exercise.check(grading.get_backend(b)) for b in grading.BACKENDS}

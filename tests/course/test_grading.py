@@ -12,7 +12,9 @@ import pytest
 
 from apps.grade import scoreboard
 from course import grading
-from course.exercises import EXERCISES, Exercise, Mistake, find, layer_check, with_mistake
+from course import mistakes
+from course.exercises import EXERCISES, Exercise, find, layer_check
+from course.mistakes import Mistake, with_mistake
 from nn import LeakyReLU, conv
 from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE
@@ -20,12 +22,10 @@ from nn.gradcheck import TOLERANCE
 LEAKY_RELU = Exercise(
     order=14, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
     teaches="an elementwise derivative with a slope where x <= 0",
-    check=layer_check(lambda rng: LeakyReLU(0.1), (5, 4)),
-    mistakes=(
-        Mistake("sides swapped", "alpha belongs where x <= 0",
-                (("xp.where(self.positive, dout, self.alpha * dout)",
-                  "xp.where(self.positive, self.alpha * dout, dout)"),)),
-    ))
+    check=layer_check(lambda rng: LeakyReLU(0.1), (5, 4)))
+SIDES_SWAPPED = Mistake("sides swapped", "alpha belongs where x <= 0",
+                        (("xp.where(self.positive, dout, self.alpha * dout)",
+                          "xp.where(self.positive, self.alpha * dout, dout)"),))
 
 
 def with_mistake_compiled(exercise, mistake):
@@ -34,11 +34,12 @@ def with_mistake_compiled(exercise, mistake):
     return grading.compiled(exercise, with_mistake(source, exercise, mistake), filename)
 
 
-def test_a_new_exercise_is_one_record_graded_and_diagnosed():
+def test_a_new_exercise_is_one_record_graded_and_diagnosed(monkeypatch):
+    monkeypatch.setitem(mistakes.CATALOGUE, LEAKY_RELU.qualname, (SIDES_SWAPPED,))  # and its mistakes, one entry
     (result,) = grading.grade([LEAKY_RELU])  # the project's own LeakyReLU.backward
     assert result.status == "correct" and set(result.errors) == {"dx"}, result
-    wrong = grading.grade_one(LEAKY_RELU, with_mistake_compiled(LEAKY_RELU, LEAKY_RELU.mistakes[0]))
-    assert wrong.status == "wrong" and wrong.mistake is LEAKY_RELU.mistakes[0], wrong
+    wrong = grading.grade_one(LEAKY_RELU, with_mistake_compiled(LEAKY_RELU, SIDES_SWAPPED))
+    assert wrong.status == "wrong" and wrong.mistake is SIDES_SWAPPED, wrong
 
 
 def test_a_model_reports_the_worst_error_of_each_part_when_its_record_says_so():
@@ -53,7 +54,7 @@ def test_a_model_reports_the_worst_error_of_each_part_when_its_record_says_so():
 
 def test_a_vae_backward_that_does_not_keep_dmu_and_dlogvar_is_wrong_and_says_what_is_missing():
     vae = find("VAE.backward")
-    forgetful = Mistake("dmu and dlogvar not kept", "", (("        self.dmu, self.dlogvar = dmu, dlogvar\n", ""),))
+    forgetful = Mistake("dmu and dlogvar not kept", "", (("self.dmu, self.dlogvar = dmu, dlogvar", ""),))
     result = grading.grade_one(vae, with_mistake_compiled(vae, forgetful))  # every parameter's gradient right
     assert result.status == "wrong" and "dmu" in result.message, result
 
@@ -103,7 +104,8 @@ def planted(tmp_path, qualname, old, new, exercise=None):
     source, _ = grading.reference_file(exercise)
     path = tmp_path / exercise.file
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(with_mistake(source, exercise, Mistake("planted", "", ((old, new),))))
+    assert source.count(old) == 1, old  # a student's edit of the text, as typed
+    path.write_text(source.replace(old, new))
     return exercise, grading.compiled(exercise, path.read_text(), str(path))
 
 
@@ -201,10 +203,10 @@ def test_a_negated_output_says_which_has_the_wrong_sign(tmp_path):
                                 '"KL divergence to the standard normal"',), result
 
 
-def test_a_transposed_gradient_is_said_to_be_the_transpose(tmp_path):
-    unnamed = dataclasses.replace(find("Dense.backward"), mistakes=())  # the classic "dW transposed" would come first
+def test_a_transposed_gradient_is_said_to_be_the_transpose(tmp_path, monkeypatch):
+    monkeypatch.setitem(mistakes.CATALOGUE, "Dense.backward", ())  # the classic "dW transposed" would come first
     result, _ = graded(tmp_path, "Dense.backward", 'self.grads["W"] = self.x.T @ dout',
-                       'self.grads["W"] = dout.T @ self.x', exercise=unnamed)
+                       'self.grads["W"] = dout.T @ self.x')
     assert result.status == "wrong" and result.message == "dW has shape (3, 4), and should have (4, 3)"
     assert result.diagnoses == ('dW is the transpose of the right one: reread docs/derivations.md, "Dense"',)
 
