@@ -95,11 +95,13 @@ def places(exercise):
     return old, where
 
 
-def reference_file(exercise):
-    """(source, filename) of the exercise's reference file: .reference/<file> in a workspace, else <file>."""
-    path = os.path.join(ROOT, REFERENCE, exercise.file)
+def reference_file(exercise, root=None):
+    """(source, filename) of the exercise's reference file: .reference/<file> in a workspace, else
+    <file>; in `root`, else ROOT."""
+    root = ROOT if root is None else root
+    path = os.path.join(root, REFERENCE, exercise.file)
     if not os.path.exists(path):
-        path = os.path.join(ROOT, exercise.file)
+        path = os.path.join(root, exercise.file)
     with open(path) as f:
         return f.read(), path
 
@@ -236,11 +238,12 @@ def run_check(exercise, backend, student):
     return checked, Run(checked.got, tuple(checked.changed), foreign, hint=hint)
 
 
-def judge(exercise, run, reference, elsewhere_runs=()):
+def judge(exercise, run, reference, elsewhere_runs=(), root=None):
     """The Result of an answer from `run` (its Run on NumPy), judged against `reference` (a
     Checked: the expected values, and the symbols and parts its diagnoses name), with the
     TOLERANCE, the mistakes and the diagnoses of this process. elsewhere_runs: (Checked,
-    Run, backend) on each other backend, read only for an answer right on NumPy."""
+    Run, backend) on each other backend, read only for an answer right on NumPy. root: where the
+    reference files are (ROOT when None)."""
     if run.error is not None:
         if run.error.is_stub(exercise):
             return Result(exercise, "not started", {}, "still the stub: it raises NotImplementedError")
@@ -260,7 +263,7 @@ def judge(exercise, run, reference, elsewhere_runs=()):
         problem = problem or next(filter(None, (elsewhere(exercise, other, there, backend)
                                                 for there, other, backend in elsewhere_runs)), "")
         return Result(exercise, "wrong" if problem else "correct", shown, problem, parts=parts)
-    mistake = diagnose(exercise, run.got)  # a classic mistake may change an input, and nothing else
+    mistake = diagnose(exercise, run.got, root)  # a classic mistake may change an input, and nothing else
     checked = Checked(run.got, reference.expected, run.changed, reference.symbols, reference.parts)
     found = () if mistake or right else tuple(f'{message}: reread docs/derivations.md, "{exercise.section}"'
                                               for message in diagnoses(checked, errors))
@@ -301,9 +304,9 @@ def lives_on(value, xp):
         return False
 
 
-def diagnose(exercise, got):
+def diagnose(exercise, got, root=None):
     """The classic mistake of `exercise` whose result equals `got`, or None."""
-    reference_source, filename = reference_file(exercise)
+    reference_source, filename = reference_file(exercise, root)
     numpy = get_backend("numpy")
     for mistake in mistakes.of(exercise):
         for version in range(len(mistake.versions)):
