@@ -3,14 +3,15 @@ train (one ModelKind record each), and the one builder every script, the benchma
 studies and the notebooks use (`build_model`).
 
 TrainConfig's defaults are the lab's Part Two: the 784-512-2 VAE on summed squared error
-plus KL, 20 epochs of Adam at lr 5e-4 in batches of 128. `lab_config()` is that run;
-`build_model(lab_config(), data, rng)` is the lab's VAE, wherever it is needed.
+plus KL, 20 epochs of Adam at lr 5e-4 in batches of 128. `lab_config()` is that run (LAB,
+unchanged); `build_model(lab_config(), data, rng)` is the lab's VAE, wherever it is needed.
 """
 
 import dataclasses
 from collections.abc import Callable
 
 from models import VAE, AutoEncoder
+from models.base import named
 from models.conv import CHANNELS
 
 
@@ -36,7 +37,7 @@ class TrainConfig:
     backend: str = "numpy"  # "cupy" for the GPU
 
     # Settings that fix the shapes of the parameters: a checkpoint only fits a run that shares them.
-    ARCHITECTURE = ("model", "dataset", "latent_dim", "hidden", "arch", "channels", "loss")
+    SHAPE_SETTINGS = ("model", "dataset", "latent_dim", "hidden", "arch", "channels", "loss")
 
     @property
     def kind(self):
@@ -83,15 +84,6 @@ def describe(config, data):
     return f"{config.kind.name}{arch} {size}-{'-'.join(map(str, widths))}-{config.latent_dim}"
 
 
-def named(records, name, what, field="key", error=ValueError):
-    """The record of `records` whose `field` is `name`; else `error` naming `what` and the names there are.
-    The one look-up by name of every table of records (models, benchmark kinds, exercises)."""
-    for record in records:
-        if getattr(record, field) == name:
-            return record
-    raise error(f"unknown {what} {name!r}: choose one of {', '.join(getattr(r, field) for r in records)}")
-
-
 def model_kind(key):
     """The ModelKind called `key`."""
     return named(MODEL_KINDS, key, "model")
@@ -105,6 +97,9 @@ def build_model(config, data, rng):
 def lab_config(**changes):
     """The lab's run (Part Two), with `changes`: TrainConfig's defaults are the lab's."""
     return TrainConfig(**changes)
+
+
+LAB = lab_config()  # the lab's run, whose settings the studies take as their defaults: read it, never change it
 
 
 def config_from(cls, given, defaults=None, **fixed):

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.base import named
+
 from .download import DataError, download_files, locate_files
 
 _IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16",
@@ -296,10 +298,7 @@ DATASETS = tuple(source.name for source in SOURCES)  # the choices of --dataset
 
 def dataset_source(name) -> DatasetSource:
     """The record in SOURCES called `name`; a DataError listing the choices if there is none."""
-    for source in SOURCES:
-        if source.name == name:
-            return source
-    raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(s.name for s in SOURCES)}")
+    return named(SOURCES, name, "dataset", field="name", error=DataError)
 
 
 def load_dataset(name="fashion-mnist", data_dir=None, download=True) -> Dataset:

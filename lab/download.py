@@ -13,10 +13,10 @@ Search order, for a dataset `name`:
 """
 
 import hashlib
-import os
 import pathlib
-import tempfile
 import urllib.request
+
+from .files import atomic_write
 
 PROJECT_DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data"
 DOWNLOAD_TIMEOUT_S = 60  # per network operation, so a dead connection fails instead of hanging
@@ -106,19 +106,12 @@ def _fetch_unless_present(url, md5, final):
     if final.is_file() and md5_of(final) == md5:
         return
     try:
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+        with atomic_write(final) as out:  # the final name appears only once the file is whole and checked
+            got = fetch(url, out)
+            if got != md5:
+                raise DataError(f"{url}: checksum mismatch (MD5 {got}, expected {md5}); the file was discarded")
     except OSError as e:
         raise DataError(f"cannot write into {final.parent}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            got = fetch(url, out)
-        if got != md5:
-            raise DataError(f"{url}: checksum mismatch (MD5 {got}, expected {md5}); the file was discarded")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the data is not
-        os.replace(tmp, final)  # atomic on one file system: the final name is whole or absent
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def fetch(url, out) -> str:

@@ -14,7 +14,6 @@ import json
 import os
 import shlex
 import sys
-import time
 
 import numpy as np
 
@@ -24,13 +23,13 @@ from nn import Adam, Generator
 from nn.backend import BackendError, backend_name, get_backend, to_backend, to_numpy
 
 from . import plots
-from .cli import (ProgressBar, RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from,
-                  bounded, default_out, int_list, prepare_out, progress_wanted, run_main)
+from .cli import (RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from, bounded,
+                  default_out, int_list, prepare_out, progress_wanted, run_main)
 from .config import TrainConfig, build_model, config_from, describe, model_kind
 from .data import DataError, load_dataset
 from .explorer import write_explorer
 from .files import CheckpointError, load_npz, save_npz, write_json
-from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, train_epoch
+from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, fit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the top-level scripts are
 
@@ -81,7 +80,7 @@ def make_config(model, given, resumed_config=None):
         theirs, ours = model_kind(saved["model"]), model_kind(model)
         raise UsageError(f"the checkpoint is of a {theirs.name}, and {ours.script} trains a {ours.name}: "
                          f"continue it with {theirs.script} --resume")
-    for name in TrainConfig.ARCHITECTURE:
+    for name in TrainConfig.SHAPE_SETTINGS:
         if name in given and given[name] != saved[name]:
             raise UsageError(
                 f"the checkpoint was trained with --{name.replace('_', '-')} {saved[name]}, not {given[name]}: "
@@ -144,7 +143,7 @@ def restore(arrays, meta, model, optimizer, rng, xp):
                          totals=dict(partial["totals"]))
 
 
-def fit(config, out, resume_from=None, show_progress=True):
+def run_training(config, out, resume_from=None, show_progress=True):
     """Train per `config`, writing metrics and checkpoints to `out`: (model, data, history).
 
     The model is build_model(config, data, rng) (lab/config.py). resume_from: the Checkpoint
@@ -181,38 +180,32 @@ def fit(config, out, resume_from=None, show_progress=True):
         print(f"{describe(config, data)} "
               f"on {data.name} ({n} train / {data.x_test.shape[0]} test images), "
               f"{backend_name(xp)} backend, writing to {out}", flush=True)
-        for epoch in range(first_epoch, config.epochs + 1):
-            start = time.perf_counter()
-            progress = progress or EpochProgress(order=rng.permutation(n))
-            done_before = progress.done  # > 0 when continuing an interrupted epoch
-            with ProgressBar(show_progress, n, progress.done, f"epoch {epoch}/{config.epochs}") as bar:
-                try:
-                    train = train_epoch(model, optimizer, x_train, config.batch_size, data.scale, rng,
-                                        progress=progress, on_progress=lambda p, means: bar(p.done, **means),
-                                        should_stop=stop, epoch=epoch)
-                except NonFiniteLoss as err:
-                    raise RunFailed(f"{err}. Try a lower --lr; {kept}") from None
-            seconds = time.perf_counter() - start
-            if stop.signum is not None and progress.done < n:
-                save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch - 1, progress)
-                print(f"stopped in epoch {epoch} after {progress.step} steps; checkpoint saved; {resume}")
-                raise Stopped(stop.signum)
-            test = evaluate(model, x_test, 1000, data.scale, Generator(config.seed + 1, xp))
-            record = {"epoch": epoch, "train_loss": train["loss"], "test_loss": test["loss"],
-                      **{k: train[k] for k in ("recon", "kl") if k in train},
-                      "test_recon": test["recon"], "seconds": seconds,
-                      "samples_per_s": (progress.done - done_before) / seconds}
-            history.append(record)
-            progress = None
-            save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch)
-            write_json(metrics, {"config": dataclasses.asdict(config), "epochs": history})
-            kept = f"the checkpoint of epoch {epoch} is kept in {checkpoint}"
-            kl = f"  (recon {train['recon']:.2f} + kl {train['kl']:.2f})" if "kl" in train else ""
-            print(f"epoch {epoch:3d}/{config.epochs}  train {train['loss']:.3f}{kl}  test {test['loss']:.3f}  "
-                  f"{seconds:.1f} s  {record['samples_per_s']:.0f} img/s", flush=True)
-            if stop.signum is not None:  # came after the last step, or while evaluating and saving
-                print(f"stopped after epoch {epoch}; checkpoint saved; {resume}")
-                raise Stopped(stop.signum)
+        try:  # NonFiniteLoss, from any epoch: what was kept is `kept` at that moment
+            for epoch in fit(model, optimizer, x_train, config.batch_size, data.scale, rng, epochs=config.epochs,
+                             first=first_epoch, progress=progress, should_stop=stop, show_progress=show_progress):
+                if stop.signum is not None and epoch.progress.done < n:
+                    save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch.number - 1,
+                                    epoch.progress)
+                    print(f"stopped in epoch {epoch.number} after {epoch.progress.step} steps; checkpoint saved; "
+                          f"{resume}")
+                    raise Stopped(stop.signum)
+                train, seconds = epoch.means, epoch.seconds
+                test = evaluate(model, x_test, 1000, data.scale, Generator(config.seed + 1, xp))
+                record = {"epoch": epoch.number, "train_loss": train["loss"], "test_loss": test["loss"],
+                          **{k: train[k] for k in ("recon", "kl") if k in train},
+                          "test_recon": test["recon"], "seconds": seconds, "samples_per_s": epoch.images / seconds}
+                history.append(record)
+                save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch.number)
+                write_json(metrics, {"config": dataclasses.asdict(config), "epochs": history})
+                kept = f"the checkpoint of epoch {epoch.number} is kept in {checkpoint}"
+                kl = f"  (recon {train['recon']:.2f} + kl {train['kl']:.2f})" if "kl" in train else ""
+                print(f"epoch {epoch.number:3d}/{config.epochs}  train {train['loss']:.3f}{kl}  "
+                      f"test {test['loss']:.3f}  {seconds:.1f} s  {record['samples_per_s']:.0f} img/s", flush=True)
+                if stop.signum is not None:  # came after the last step, or while evaluating and saving
+                    print(f"stopped after epoch {epoch.number}; checkpoint saved; {resume}")
+                    raise Stopped(stop.signum)
+        except NonFiniteLoss as err:
+            raise RunFailed(f"{err}. Try a lower --lr; {kept}") from None
     return model, data, history
 
 
@@ -299,7 +292,7 @@ def main(parser, model, finish=None, argv=None):
         created = not os.path.exists(out)
         prepare_out(out)
         try:
-            net, data, history = fit(config, out, resumed,
+            net, data, history = run_training(config, out, resumed,
                                      show_progress=progress_wanted(given.get("no_progress", False)))
         except (DataError, BackendError, UsageError):  # nothing ran: leave no empty folder behind
             if created and not os.listdir(out):

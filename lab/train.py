@@ -1,4 +1,5 @@
-"""The training loop shared by train_ae.py, train_vae.py and compare_pca.py.
+"""The training loop: `fit`, the one way every run and every study trains a model for a number
+of epochs, one `train_epoch` after another; `evaluate` and `apply_in_batches` for what follows.
 
 The data stay as compact uint8 arrays on the backend's device for the whole run;
 each minibatch is gathered and converted to float in [0, 1] when it is used.
@@ -7,9 +8,12 @@ GPU the step never waits for the host.
 """
 
 import math
+import time
 from dataclasses import dataclass, field
 
 from nn.backend import TRAIN_DTYPE, namespace, resolve_dtype
+
+from .cli import ProgressBar
 
 LOG_EVERY = 10  # steps between reads of the running loss (a host sync on the GPU)
 
@@ -107,6 +111,46 @@ def train_epoch(model, optimizer, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, 
         if should_stop and should_stop():
             break
     return progress.means()
+
+
+@dataclass
+class Epoch:
+    """One epoch of `fit`, done, or stopped part-way by should_stop (progress.done < N then).
+
+    number: from 1; means: its mean loss terms per image (train_epoch's); progress: where it
+    stands (an EpochProgress); images: the images trained on in this call (fewer than
+    progress.done when it continued an interrupted epoch); seconds: how long it took.
+    """
+
+    number: int
+    means: dict
+    progress: EpochProgress
+    images: int
+    seconds: float
+
+
+def fit(model, optimizer, x, batch_size, scale, rng, *, epochs, first=1, y=None, progress=None, lr_factor=None,
+        should_stop=None, show_progress=False):
+    """Train `model` with `optimizer` on x: (N, D) uint8 (labels y: (N,), or None), epochs first to
+    `epochs`, each one train_epoch in an order drawn from `rng`: yields an Epoch after each.
+
+    progress: an interrupted epoch's EpochProgress, to continue `first` where it stopped;
+    lr_factor(epoch): the factor on optimizer.lr before each epoch (None: the lr stays);
+    should_stop, and NonFiniteLoss: as train_epoch's. show_progress: a bar over each epoch.
+    """
+    n = x.shape[0]
+    for number in range(first, epochs + 1):
+        start = time.perf_counter()
+        if lr_factor is not None:
+            optimizer.lr *= lr_factor(number)
+        progress = progress or EpochProgress(order=rng.permutation(n))
+        done_before = progress.done  # > 0 when continuing an interrupted epoch
+        with ProgressBar(show_progress, n, progress.done, f"epoch {number}/{epochs}") as bar:
+            means = train_epoch(model, optimizer, x, batch_size, scale, rng, progress=progress,
+                                on_progress=lambda p, means: bar(p.done, **means), should_stop=should_stop,
+                                epoch=number, y=y)
+        yield Epoch(number, means, progress, progress.done - done_before, time.perf_counter() - start)
+        progress = None
 
 
 def evaluate(model, x, batch_size, scale, rng, dtype=TRAIN_DTYPE, y=None):

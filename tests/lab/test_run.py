@@ -16,7 +16,7 @@ from lab import run
 from lab.data import DataError, load_dataset
 from lab.files import load_npz, save_npz
 from lab.config import TrainConfig, build_model
-from lab.run import fit
+from lab.run import run_training
 from lab.train import evaluate
 from models import VAE
 from nn import Generator
@@ -32,7 +32,7 @@ def train(tmp_path, name="run", **settings):
     config = TrainConfig(**{**DIGITS, **settings})
     out = tmp_path / name
     out.mkdir()
-    _, _, history = fit(config, str(out), show_progress=False)
+    _, _, history = run_training(config, str(out), show_progress=False)
     return config, out, history
 
 
@@ -236,7 +236,7 @@ def test_one_epoch_on_fashion_mnist(tmp_path):
             raise  # CI installs the Debian package: missing data there is a failure
         pytest.skip("FashionMNIST is not installed (apt-get install dataset-fashion-mnist)")
     config = TrainConfig(epochs=1)
-    _, _, history = fit(config, str(tmp_path), show_progress=False)
+    _, _, history = run_training(config, str(tmp_path), show_progress=False)
     assert history[0]["test_loss"] < 40.0  # per image; an untrained model scores about 120
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lab.train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, minibatches, train_epoch
+from lab.train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, fit, minibatches, train_epoch
 from models import AutoEncoder, Classifier, ConditionalVAE
 from nn import Adam, Generator
 from nn.backend import to_numpy
@@ -46,6 +46,31 @@ def test_an_epoch_stopped_between_steps_continues_to_the_same_weights():
     assert progress.done == 10
     for name, p in straight.params.items():
         np.testing.assert_array_equal(model.params[name], p, err_msg=name)
+
+
+def test_fit_is_train_epoch_after_train_epoch_with_the_lr_scaled_before_each():
+    by_hand, opt, rng = small_model()
+    for factor in (1.0, 0.5, 0.5):
+        opt.lr *= factor
+        train_epoch(by_hand, opt, X, 4, 1 / 255, rng)
+    model, optimizer, rng = small_model()
+    epochs = list(fit(model, optimizer, X, 4, 1 / 255, rng, epochs=3, lr_factor=lambda e: 1.0 if e == 1 else 0.5))
+    assert [e.number for e in epochs] == [1, 2, 3] and all(e.images == 10 and e.seconds > 0 for e in epochs)
+    assert optimizer.lr == opt.lr == 1e-2 * 0.25
+    for name, p in by_hand.params.items():
+        np.testing.assert_array_equal(model.params[name], p)
+
+
+def test_fit_continues_an_interrupted_epoch_and_counts_only_its_own_images():
+    straight, opt, rng = small_model()
+    train_epoch(straight, opt, X, 2, 1 / 255, rng)
+    model, optimizer, rng = small_model()
+    progress = EpochProgress(order=rng.permutation(10))
+    train_epoch(model, optimizer, X, 2, 1 / 255, rng, progress=progress, should_stop=lambda: True)  # one step
+    (epoch,) = fit(model, optimizer, X, 2, 1 / 255, rng, epochs=1, progress=progress)
+    assert (epoch.progress.done, epoch.images) == (10, 8)
+    for name, p in straight.params.items():
+        np.testing.assert_array_equal(model.params[name], p)
 
 
 def test_a_non_finite_loss_is_reported_with_epoch_and_steps():
