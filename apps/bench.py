@@ -1,7 +1,7 @@
 """bench.py: how fast does this library train the lab's VAE? Against PyTorch, and against the matrix products.
 
-The kinds, how each is timed and what the table shows are studies/speed.py, the worker
-processes studies/workers.py; this script parses the arguments, runs the kinds, prints the
+The kinds are studies/trainers.py, how they are run and what the table shows studies/speed.py,
+the worker processes studies/workers.py; this script parses the arguments, runs the kinds, prints the
 table and writes results.json and seconds_per_epoch.png. How well the two learn is
 another script, quality.py.
 """
@@ -11,7 +11,9 @@ import dataclasses
 import os
 import sys
 
-from studies.speed import BenchConfig, add_flags, format_table, ratios, run_benchmark, select_kinds
+from studies.flags import BenchConfig, add_flags
+from studies.speed import ratios, run_benchmark, speed_table
+from studies.trainers import select_kinds
 from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, prepare_out,
                      progress_wanted, run_main)
 from lab.config import config_from
@@ -60,7 +62,7 @@ def main(argv=None):
         prepare_out(out)
         results = {**run_benchmark(config, kinds, show_progress=progress_wanted(args.no_progress)), **skipped}
         print()
-        print(format_table(config, results))
+        print(speed_table(config, results))
         write_json(os.path.join(out, "results.json"),
                    {"config": dataclasses.asdict(config), "results": results, "ratios": ratios(results),
                     "python": sys.version.split()[0], "platform": sys.platform})

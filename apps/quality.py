@@ -1,6 +1,6 @@
 """quality.py: does this library's VAE learn as fast as the same network in PyTorch?
 
-Each training kind of studies/speed.py (ours, and PyTorch if installed) trains the lab's VAE
+Each training kind of studies/trainers.py (ours, and PyTorch if installed) trains the lab's VAE
 (lab/config.py) from each seed, the kinds at the same time in processes of their own, and
 measures the test loss after every epoch the same way (one noise draw per image from a
 generator seeded seed + 1): studies.learning.run_quality. This script parses the arguments, prints
@@ -11,10 +11,11 @@ import argparse
 import dataclasses
 import os
 
-from studies.speed import LAB, BenchConfig, add_flags, select_kinds
+from studies.flags import BenchConfig, add_flags
+from studies.trainers import select_kinds
 from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, int_list, prepare_out,
                      progress_wanted, run_main)
-from lab.config import config_from
+from lab.config import LAB, config_from
 from lab.files import write_json, write_text
 from lab.plots import save_curves_with_range
 from studies.learning import quality_table, run_quality

@@ -1,6 +1,6 @@
 """The quality study (quality.py): does this library's VAE learn as fast as the same network in PyTorch?
 
-The training kinds of studies/speed.py train the lab's VAE from each seed at the same time, each
+The training kinds of studies/trainers.py train the lab's VAE from each seed at the same time, each
 in its worker process, and report the test loss after every epoch (measured alike: one noise
 draw per image from a generator seeded seed + 1). Their seconds mean nothing here, since the
 kinds share the machine; only what they learn is compared.
@@ -9,7 +9,9 @@ kinds share the machine; only what they learn is compared.
 import dataclasses
 import statistics
 
-from .speed import kind_named, print_now, run_benchmark
+from lab.cli import print_now
+from .speed import run_benchmark
+from .trainers import kind_named
 
 
 def run_quality(config, seeds, kinds, log=print_now, show_progress=False):

@@ -5,15 +5,17 @@ import json
 import pytest
 
 from apps.quality import main
-from studies import speed as bench
-from studies.speed import BenchConfig, kind_named, run_benchmark
+from studies import trainers
+from studies.flags import BenchConfig
+from studies.speed import run_benchmark
+from studies.trainers import kind_named
 from studies.learning import quality_table
 
 TINY = BenchConfig(dataset="digits", epochs=2, warmup=0, threads=1)
 
 
 def test_quality_writes_the_test_loss_of_each_epoch_and_seed(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "installed", lambda module: False)
+    monkeypatch.setattr(trainers, "importable", lambda module: False)
     argv = ["--dataset", "digits", "--epochs", "2", "--seeds", "0,1", "--threads", "1", "--out", str(tmp_path)]
     assert main(argv) == 0
     saved = json.loads((tmp_path / "quality.json").read_text())

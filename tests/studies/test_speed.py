@@ -1,53 +1,23 @@
-"""The benchmark: the GEMM-limit arithmetic, the kinds as records, the workers, a tiny run of each kind, its errors."""
+"""The benchmark's runs and table: made-up kinds through the same code, a tiny run of each real kind, bench.py's errors."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from apps.bench import main
-from studies import speed as bench
-from studies.speed import (KINDS, BenchConfig, Kind, Product, format_table, gemm_seconds, kind_named, ratios,
-                       run_benchmark, select_kinds, step_products, steps_per_epoch, summarise)
+from studies import trainers
+from studies.flags import BenchConfig
+from studies.gemm import step_products
+from studies.speed import ratios, run_benchmark, speed_table, summarise
+from studies.trainers import Kind, kind_named, select_kinds
 from lab.cli import RunFailed, UsageError
 from lab.data import DataError
-from studies.workers import THREAD_VARIABLES, thread_env
-from models import VAE, AutoEncoder
+from models import VAE
 from nn import Generator
 from nn.backend import cupy_available
 
 TINY = BenchConfig(dataset="digits", epochs=1, warmup=0, threads=1)
-
-
-def test_flops_of_a_product_are_2mkn_whichever_operand_is_read_transposed():
-    assert Product("a @ b", (2, 3), (3, 4)).flops() == 2 * 2 * 3 * 4
-    assert Product("a.T @ b", (3, 2), (3, 4), "a").mkn() == (2, 3, 4)
-    assert Product("a @ b.T", (2, 3), (4, 3), "b").mkn() == (2, 3, 4)
-
-
-def test_the_lab_vae_step_has_14_products_and_the_flops_counted_by_hand():
-    # Per image, in multiply-adds: forward 784*512 + 2*(512*2) + 2*512 + 512*784 = 805888;
-    # the weight gradients the same again; the input gradients all but the first layer's,
-    # 2*(2*512) + 512*2 + 784*512 = 404480. FLOPs = 2 * 128 images * (2*805888 + 404480).
-    products = step_products(VAE(784, (512,), 2, rng=Generator(0)), 128)
-    assert len(products) == 5 + 5 + 4
-    assert sum(p.flops() for p in products) == 516_161_536
-
-
-def test_the_products_are_read_off_whatever_model_is_given():
-    # A deeper VAE and an AE: every Dense layer counts, in the shapes the model has.
-    deeper = VAE(10, (8, 6), 3, rng=Generator(0))  # encoder 10-8-6, heads 6-3 twice, decoder 3-6-8-10
-    dense = [(10, 8), (8, 6), (6, 3), (6, 3), (3, 6), (6, 8), (8, 10)]
-    products = step_products(deeper, 4)
-    assert len(products) == 3 * len(dense) - 1  # the first layer has no input gradient
-    assert sum(p.flops() for p in products) == 2 * 4 * (3 * sum(i * o for i, o in dense) - 10 * 8)
-    assert len(step_products(AutoEncoder(10, (8,), 2, rng=Generator(0)), 4)) == 4 * 3 - 1
-
-
-def test_an_epoch_has_full_batches_and_one_smaller_last_batch():
-    assert steps_per_epoch(60000, 128) == {128: 468, 96: 1}  # ceil(60000 / 128) = 469 steps
-    assert steps_per_epoch(1280, 128) == {128: 10}
 
 
 def test_ratios_pair_the_epochs_of_each_round_not_the_medians():
@@ -59,13 +29,6 @@ def test_ratios_pair_the_epochs_of_each_round_not_the_medians():
     assert r["ours/torch"]["rounds"] == pytest.approx([0.5, 0.8, 5.0 / 4.5])
     assert r["ours/torch"]["median"] == pytest.approx(0.8)  # the ratio of the medians, 4 / 4.5, is 0.89
     assert (r["ours/torch"]["min"], r["ours/torch"]["max"]) == pytest.approx((0.5, 5.0 / 4.5))
-
-
-def test_gemm_seconds_times_the_products_and_counts_their_flops():
-    products = [Product("a @ b", (2, 3), (3, 4)), Product("a.T @ b", (5, 2), (5, 6), "a")]
-    seconds, flops = gemm_seconds(np, products, repeats=3)
-    assert seconds > 0
-    assert flops == 2 * 2 * 3 * 4 + 2 * 2 * 5 * 6
 
 
 # --- The kinds are records: made-up ones go through the same code -------------------------
@@ -125,7 +88,7 @@ def test_a_made_up_kind_is_run_summarised_and_tabulated_from_its_record_alone(ca
     assert a["peak_rss_mb"] >= a["libraries_rss_mb"] > 0 and a["images"] == 1500
     assert b["measured"] == [7.0, 7.0] and b["seconds"] == 7.0  # its own seconds, not the clock's
     assert b["gflops_per_s"] == pytest.approx(2.0) and "peak_rss_mb" not in b and "test_loss" not in b
-    table = format_table(config, {**results, **skipped}, MADE_UP)
+    table = speed_table(config, {**results, **skipped}, MADE_UP)
     assert "Alpha (steady 1.0, cpu)" in table and "Gamma" in table and "skipped: Gamma is not installed" in table
     assert "Alpha / Beta: " in table and "note of Alpha\nnote of Beta" in table
     assert set(ratios(results, MADE_UP)) == {"a/b"}
@@ -148,20 +111,6 @@ def test_summarise_adds_what_the_record_says_the_kind_reports():
     assert bound["gflops_per_s"] == pytest.approx(4 / 1.5) and "test_loss" not in bound and "peak_rss_mb" not in bound
 
 
-def test_kind_named_finds_the_record_or_names_the_kinds_there_are():
-    assert kind_named("gemm") is KINDS[2]
-    with pytest.raises(ValueError, match="unknown kind 'tf': choose one of ours, torch, gemm"):
-        kind_named("tf")
-
-
-def test_thread_env_sets_the_thread_variables_inside_and_restores_them_after(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "7")
-    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-    with thread_env(3):
-        assert all(os.environ[name] == "3" for name in THREAD_VARIABLES)
-    assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
-
-
 # --- The real kinds, and the script ------------------------------------------------------
 
 
@@ -173,7 +122,7 @@ def _check_trainer(result):
 
 
 def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "installed", lambda module: False)
+    monkeypatch.setattr(trainers, "importable", lambda module: False)
     argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1", "--out", str(tmp_path)]
     assert main(argv) == 0
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -198,18 +147,6 @@ def test_skip_leaves_a_kind_out_of_the_run_and_the_results(tmp_path, capsys):
     assert main(argv) == 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert set(saved["results"]) == {"ours"} and saved["ratios"] == {} and saved["config"]["skip"] == ["torch", "gemm"]
-
-
-def test_the_torch_twin_has_the_widths_of_the_lab_config():
-    pytest.importorskip("torch", reason="PyTorch is an optional reference for the benchmark")
-    from models.torch_vae import TorchVAE
-
-    lab = BenchConfig().train_config()
-    twin, ours = TorchVAE(10, (8, 6), 3), VAE(10, (8, 6), 3, rng=Generator(0))
-    assert sorted(tuple(p.shape) for p in twin.parameters()) == sorted(
-        tuple(p.shape)[::-1] if p.ndim == 2 else tuple(p.shape) for p in ours.params.values())  # torch: (out, in)
-    assert [m.out_features for m in TorchVAE(64, lab.hidden, lab.latent_dim).modules()
-            if hasattr(m, "out_features")] == [512, 2, 2, 512, 64]
 
 
 def test_the_torch_worker_trains_the_same_network():
