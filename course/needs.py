@@ -10,34 +10,28 @@ the VAE as soon as the exercises it runs on are correct (apps/grade.py --before-
 
 import contextlib
 import dataclasses
-import functools
 from types import SimpleNamespace
 
 import numpy as np
 
 from nn import Adam, Generator
 
-from lab.config import build_model
+from lab.config import TrainConfig, build_model
 from .exercises import EXERCISES
-from .grading import compiled, installed, reference_file
-
-
-def traced(function, exercise, called):
-    """`function`, adding exercise.qualname to the set `called` each time it runs."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        called.add(exercise.qualname)
-        return function(*args, **kwargs)
-
-    return wrapper
+from . import grading
+from .grading import compiled, in_workspace, installed, reference_file
+from .key import needs_key, read_key, traced, training_runs
 
 
 def exercises_used(config, exercises=EXERCISES):
     """The exercises, of `exercises`, whose functions one training step (forward, backward, Adam)
     of the model `config` describes calls. The step is taken on a model of the same kind, loss and
     architecture on 4 x 4 images, with 4 hidden units or channels (2, 2): which functions run
-    does not depend on the sizes."""
+    does not depend on the sizes. In a workspace, where there is no reference to take the step
+    with, the key says (make_workspace took each step in the teacher's project)."""
+    if in_workspace():
+        needed = read_key(grading.ROOT)[1][needs_key(config)]
+        return [exercise for exercise in exercises if exercise.qualname in needed]
     called = set()
     with contextlib.ExitStack() as stack:
         for exercise in exercises:
@@ -51,3 +45,9 @@ def exercises_used(config, exercises=EXERCISES):
         model.backward()
         Adam(model.params, lr=config.lr).step(model.grads)
     return [exercise for exercise in exercises if exercise.qualname in called]
+
+
+def every_training_run():
+    """{"vae/mse/mlp": [qualname, ...]}: exercises_used of every training run a workspace may take."""
+    return {needs_key(config): [e.qualname for e in exercises_used(config)]
+            for config in (TrainConfig(model=model, loss=loss, arch=arch) for model, loss, arch in training_runs())}

@@ -3,15 +3,16 @@
 `make_workspace` writes the copy. In each exercise file, `stub` replaces the body of each
 exercise's function, after its docstring, by one `raise NotImplementedError` naming its
 exercise; `without_answers` drops the answers from the docstrings a student reads there;
-`without_answer_blocks` does the same for docs/derivations.md. Every other byte of a file is
-left as it is, and out/.reference/ keeps the full originals (the exercise files and
-docs/derivations.md), for the grader and as the answer key.
+`without_answer_blocks` does the same for docs/derivations.md. Every other file that holds an
+answer line (`leaks`: each statement of each reference body and each value it computes,
+compared without whitespace, quotes or `self.`) is left out, and the answer key is numbers
+(course/key.py): no file of the workspace holds an answer's code.
 
 The project is the answer key and the one source of both editions. Its answers are marked so:
 
 - In the module docstring of an exercise file, and in the docstrings on the way to an
   exercise (a method's class, the function itself), a paragraph that begins with the word
-  "Derived" is an answer, e.g. 'Derived in docs/derivations.md, "Dense": dW = x.T @ dout, ...'.
+  "Derived" is an answer, e.g. 'Derived in docs/derivations.md, "Dense": dW = ...'.
   It runs to the next blank line, and takes with it the paragraphs after it that are
   indented deeper (its formula blocks). A docstring's first line is never an answer, and
   an answer never holds the closing quotes, so that what is left is still a docstring.
@@ -21,12 +22,13 @@ The project is the answer key and the one source of both editions. Its answers a
 """
 
 import ast
+import json
 import os
 import re
 import shutil
 
-REFERENCE = ".reference"  # where a workspace keeps the original exercise files, for the grader
-SKIP = {".git", ".venv", ".pytest_cache", "__pycache__", "runs", "data", "exercises", REFERENCE}
+REFERENCE = ".reference"  # where workspaces once kept the answer key as code: none does now
+SKIP = {".git", ".venv", ".pytest_cache", "__pycache__", "runs", "data", "exercises", ".key", REFERENCE}
 DERIVATIONS = os.path.join("docs", "derivations.md")
 
 ANSWER_PARAGRAPH = re.compile(r"\s*Derived\b")  # a docstring paragraph that begins so is an answer
@@ -154,30 +156,27 @@ def without_answer_blocks(text, name=DERIVATIONS):
     return "".join(out)
 
 
+TEACHERS = (os.path.join("course", "mistakes.py"),)  # answer text by design: never in a workspace
+NEEDED = tuple(folder + os.sep for folder in ("nn", "models", "lab", "docs"))  # never left out: reworded instead
+
+
 def answer_key(root, file):
-    """The text of `file` as the answer key has it: root/.reference/file when root is itself a
-    workspace (whose own files are the student's), else root/file."""
-    path = os.path.join(root, REFERENCE, file)
-    with open(path if os.path.exists(path) else os.path.join(root, file)) as f:
-        return f.read()
-
-
-def write_editions(root, out, file, student_edition):
-    """Write root/file to out/file as student_edition(its text) makes it, and the answer key's
-    text of it to out/.reference/file."""
+    """The text of `file` in the project at `root` (the teacher's: its files are the answers)."""
     with open(os.path.join(root, file)) as f:
-        source = f.read()
-    os.makedirs(os.path.dirname(os.path.join(out, REFERENCE, file)), exist_ok=True)
-    with open(os.path.join(out, REFERENCE, file), "w") as f:
-        f.write(answer_key(root, file))
-    with open(os.path.join(out, file), "w") as f:
-        f.write(student_edition(source))
+        return f.read()
 
 
 def make_workspace(root, out, exercises):
     """Copy the project at `root` to `out` as the student's edition: the body of every one of
     `exercises` stubbed, the answers left out of their docstrings and of docs/derivations.md,
-    and the originals of those files under out/.reference/. Returns the stubbed files."""
+    every other file that holds an answer line left out (a test that checks a formula, the
+    catalogue of mistakes, the benchmark's list of products) and the files that import a module
+    left out; and the answer key as numbers (course/key.py). Returns the files left out. A file
+    that training needs (NEEDED) or one at the top (the README) that holds an answer is an error:
+    the teacher's to reword."""
+    from .key import write_key
+    from .needs import every_training_run
+
     if os.path.exists(out) and os.listdir(out):
         raise FileExistsError(f"{out} already exists and is not empty: it may hold a student's work; "
                               "give another folder, or remove it first")
@@ -186,15 +185,123 @@ def make_workspace(root, out, exercises):
     def ignore(folder, names):  # what a workspace does not need, and the workspace itself if it lies inside root
         return [n for n in names if n in SKIP or n.endswith(".pyc") or os.path.abspath(os.path.join(folder, n)) == target]
 
-    shutil.copytree(root, out, ignore=ignore, dirs_exist_ok=True)
-    by_file = {}
+    sources = {}
     for exercise in exercises:
-        by_file.setdefault(exercise.file, []).append(exercise)
-    for file, in_file in by_file.items():
-        write_editions(root, out, file, lambda source: student_file(source, in_file))
-    if os.path.exists(os.path.join(root, DERIVATIONS)):
-        write_editions(root, out, DERIVATIONS, without_answer_blocks)
+        with open(os.path.join(root, exercise.file)) as f:
+            sources[exercise.file] = f.read()
+    students = {file: student_file(source, [e for e in exercises if e.file == file]) for file, source in sources.items()}
+    with open(os.path.join(root, DERIVATIONS)) as f:
+        derivations = without_answer_blocks(f.read())
+    fragments = given(answer_fragments(sources, exercises), [*students.values(), derivations])
+    shutil.copytree(root, out, ignore=ignore, dirs_exist_ok=True)
+    for file, text in {**students, DERIVATIONS: derivations}.items():
+        with open(os.path.join(out, file), "w") as f:
+            f.write(text)
+    left_out = set(TEACHERS) | {path for path in files_of(out) if (text := readable(os.path.join(out, path)))
+                                and leaks(text, fragments)}
+    refused = sorted(p for p in left_out if p.startswith(NEEDED) or os.sep not in p)
+    if refused:
+        shutil.rmtree(out)
+        raise ValueError(f"{listed(refused)} hold an answer of an exercise ({listed(sorted({q for p in refused for _, q in leaks(readable(os.path.join(root, p)), fragments)}))}): "
+                         "reword them, or no workspace can be made")
+    left_out = importers(out, left_out)
+    for path in left_out:
+        if os.path.exists(os.path.join(out, path)):
+            os.remove(os.path.join(out, path))
+    write_key(out, exercises, every_training_run())
     venv = os.path.join(root, ".venv")
     if os.path.isdir(venv) and not os.path.exists(os.path.join(out, ".venv")):
         os.symlink(os.path.abspath(venv), os.path.join(out, ".venv"))  # the same packages, installed once
-    return sorted(by_file)
+    return sorted(left_out)
+
+
+def listed(names):
+    return ", ".join(names)
+
+
+def files_of(folder):
+    """Every file under `folder`, as a path relative to it (the .venv link and the key aside)."""
+    for where, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in (".venv", ".key")]
+        for name in files:
+            yield os.path.relpath(os.path.join(where, name), folder)
+
+
+def importers(folder, left_out):
+    """`left_out` and every Python file of `folder` that imports one of its modules, until none more."""
+    left_out = set(left_out)
+    while True:
+        modules = [p.removesuffix(".py").replace(os.sep, ".") for p in left_out if p.endswith(".py")]
+        patterns = [re.compile(rf"^\s*(from\s+{re.escape(m)}\s+import|import\s+{re.escape(m)}\b|from\s+"
+                               rf"{re.escape(m.rpartition('.')[0])}\s+import\s+[^\n]*\b{re.escape(m.rpartition('.')[2])}\b)",
+                               re.MULTILINE) for m in modules if "." in m]
+        more = {p for p in files_of(folder) if p.endswith(".py") and p not in left_out
+                and any(pattern.search(readable(os.path.join(folder, p)) or "") for pattern in patterns)}
+        if not more:
+            return left_out
+        left_out |= more
+
+
+# --- Answers anywhere: what a workspace must not hold -------------------------------------
+
+
+def normalised(text):
+    """`text` as answers are compared: no whitespace, one kind of quote, no `self.`, `xp.`, `np.`
+    before a name, and a parameter by its own name (params["W"] is W)."""
+    text = re.sub(r"\s+", "", text).replace("'", '"')
+    text = re.sub(r"(?<![\w.])(?:self|xp|np|numpy)\.", "", text)
+    return re.sub(r'params\["(\w+)"\]', r"\1", text)
+
+
+def answer_fragments(sources, exercises):
+    """{normalised fragment: the exercise it answers}: each statement of each exercise's body in
+    `sources` ({file: the reference's text}) and each value it computes, those that say
+    nothing (answer_like) aside."""
+    fragments = {}
+    for exercise in exercises:
+        node = function_node(ast.parse(sources[exercise.file]), exercise.qualname)
+        body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+        for statement in (s for top in body for s in ast.walk(top) if isinstance(s, ast.stmt)):
+            values = [statement] + [getattr(statement, "value", None)]
+            for piece in filter(None, values):
+                code = normalised(ast.unparse(piece))
+                if answer_like(code):
+                    fragments.setdefault(code, exercise.qualname)
+    return fragments
+
+
+def answer_like(code):
+    """Whether a fragment of normalised code says something: a binary operation, or calls
+    nested 12 characters or more, and not a block's header."""
+    if code.startswith(("if", "for", "def", "while")):
+        return False
+    return bool(re.search(r"[\w)\]][-+*/@]", code)) or (len(code) >= 12 and bool(re.search(r"\w\([^()]*\w\(", code)))
+
+
+def given(fragments, student_sources):
+    """`fragments` less those the student's edition of the exercise files holds anyway (a
+    forward's `xp = namespace(x)`): those are no answer."""
+    text = normalised("".join(student_sources))
+    return {code: q for code, q in fragments.items() if code not in text}
+
+
+def readable(path):
+    """The text a student reads in the file at `path`: a notebook's cells, any other file's text
+    (None for a binary file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (UnicodeDecodeError, OSError):
+        return None
+    if path.endswith(".ipynb"):
+        try:
+            return "\n".join("".join(cell.get("source", "")) for cell in json.loads(text).get("cells", []))
+        except ValueError:
+            return text
+    return text
+
+
+def leaks(text, fragments):
+    """[(fragment, the exercise it answers)] of `fragments` found in `text`."""
+    flat = normalised(text)
+    return [(code, q) for code, q in fragments.items() if code in flat]
