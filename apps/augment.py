@@ -7,7 +7,7 @@ arguments, runs the study and prints its table.
 import argparse
 import sys
 
-from studies.part_three import AugmentConfig, results_table, study, study_config
+from studies.part_three import AugmentConfig, accuracy_table, study, study_config
 from lab.cli import add_common_flags, backend_name_from, bounded, default_out, int_list, run_main
 from models.conv import ARCHS
 
@@ -39,7 +39,7 @@ def main(argv=None):
     def body():
         results = study(config, out)
         print()
-        print(results_table(results, config))
+        print(accuracy_table(results, config))
         print(f"results.json, results.md, accuracy.png and cvae_samples.png in {out}")
 
     return run_main(p, body)

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import sys
 
+from studies.figures import save_bar_chart
 from studies.flags import BenchConfig, add_flags
 from studies.speed import ratios, run_benchmark, speed_table
 from studies.trainers import select_kinds
@@ -18,7 +19,6 @@ from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, d
                      progress_wanted, run_main)
 from lab.config import config_from
 from lab.files import write_json
-from lab.plots import save_bar_chart
 from nn.backend import get_backend
 
 

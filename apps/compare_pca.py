@@ -8,7 +8,7 @@ PCA's subspace.
 import argparse
 
 from lab.cli import add_common_flags, backend_name_from, bounded, default_out, progress_wanted, run_main
-from studies.part_one import DATASET_DEFAULTS, CompareConfig, compare, default_config, results_table
+from studies.part_one import DATASET_DEFAULTS, CompareConfig, compare, comparison_table, default_config
 
 
 def main(argv=None):
@@ -30,7 +30,7 @@ def main(argv=None):
     def body():
         results = compare(config, out, show_progress=progress_wanted(args.no_progress), explorer=not args.no_explorer)
         print()
-        print(results_table(results))
+        print(comparison_table(results))
         print(f"\n{results['seconds']:.0f} s; results and figures in {out}")
 
     return run_main(p, body)

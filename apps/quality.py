@@ -11,13 +11,13 @@ import argparse
 import dataclasses
 import os
 
+from studies.figures import save_curves_with_range
 from studies.flags import BenchConfig, add_flags
 from studies.trainers import select_kinds
 from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, int_list, prepare_out,
                      progress_wanted, run_main)
 from lab.config import LAB, config_from
 from lab.files import write_json, write_text
-from lab.plots import save_curves_with_range
 from studies.learning import quality_table, run_quality
 from nn.backend import get_backend
 

@@ -3,8 +3,8 @@
 Images are rows of pixel values in [0, 1], shape (n, H*W), drawn as the dataset stores
 them (0 black, 1 white) with nearest-neighbour pixels, never smoothed. Each save_* writes
 a PNG atomically (a temporary file beside `path`, renamed over it once complete). Each
-draw_* draws one panel onto a given Axes, so that a comparison script can put several
-models side by side, and a notebook can draw them inline.
+draw_* draws one panel onto a given Axes, so that a comparison can put several models side
+by side (studies/figures.py), and a notebook can draw them inline.
 """
 
 import contextlib
@@ -28,18 +28,18 @@ BLANK = 1.0  # padding and empty cells of a tiled image: white, apart from the m
 
 
 @contextlib.contextmanager
-def _figure_saved_to(path, fig):
+def figure_saved_to(path, fig):
     """Yield `fig` for drawing, then write it to `path` as a PNG.
 
     bbox_inches="tight" grows or crops the page to fit titles and tick labels without
-    rescaling the Axes, which keeps the pixel-exact image figures of _image_figure exact.
+    rescaling the Axes, which keeps the pixel-exact image figures of image_figure exact.
     """
     yield fig
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
 
 
-def _image_figure(grid_shape):
+def image_figure(grid_shape):
     """A figure with one Axes that shows a (h, w) image at a whole number of screen pixels
     per image pixel, so that nearest-neighbour drawing makes every pixel the same size."""
     h, w = grid_shape
@@ -49,7 +49,7 @@ def _image_figure(grid_shape):
     return fig, ax
 
 
-def _show(ax, image, title):
+def show_image(ax, image, title):
     """Draw one grayscale image (h, w) of values in [0, 1] on ax, without axes ticks."""
     ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_title(title)
@@ -74,7 +74,7 @@ def save_loss_curve(epochs, path, title="Training loss"):
     style = dict(marker="o" if len(epoch) <= 40 else None, markersize=4)  # markers only while they can be told apart
     fig = Figure(figsize=(11 if has_terms else 6, 4))
     axes = fig.subplots(1, 2 if has_terms else 1, squeeze=False)
-    with _figure_saved_to(path, fig):
+    with figure_saved_to(path, fig):
         ax = axes[0, 0]
         # The train loss is the running mean over each epoch, taken while the weights still change
         # (why it sits above the test loss, measured at the epoch's end, in epoch 1).
@@ -139,9 +139,9 @@ def save_reconstructions(x, x_hat, image_shape, path, title="Test images and rec
     """The lab's 16x8 grid of reconstruction_grid: 64 test images, each with its reconstruction
     beneath it; the rows are labelled "original" and "reconstruction" on the left."""
     grid = reconstruction_grid(x, x_hat, image_shape, nrows, ncols)
-    fig, ax = _image_figure(grid.shape)
-    with _figure_saved_to(path, fig):
-        _show(ax, grid, title)
+    fig, ax = image_figure(grid.shape)
+    with figure_saved_to(path, fig):
+        show_image(ax, grid, title)
         H = image_shape[0]
         ax.set_yticks([(H + 1) * r + (H - 1) / 2 for r in range(nrows)])  # the middle of each row
         ax.set_yticklabels(["original", "reconstruction"] * (nrows // 2))
@@ -151,9 +151,9 @@ def save_reconstructions(x, x_hat, image_shape, path, title="Test images and rec
 def save_samples(x, image_shape, path, title="Samples from the prior", nrows=8, ncols=16):
     """New images x: (n, H*W), tiled nrows x ncols row by row (the first nrows*ncols of them)."""
     grid = image_grid(x, image_shape, nrows, ncols)
-    fig, ax = _image_figure(grid.shape)
-    with _figure_saved_to(path, fig):
-        _show(ax, grid, title)
+    fig, ax = image_figure(grid.shape)
+    with figure_saved_to(path, fig):
+        show_image(ax, grid, title)
 
 
 # -------------------------------------------------------------------- latent space
@@ -202,7 +202,7 @@ def save_latent_scatter(z, labels, class_names, path, title="Test set in latent 
     """The scatter of draw_latent_scatter as a figure of its own."""
     fig = Figure(figsize=(8, 6.5))
     ax = fig.subplots()
-    with _figure_saved_to(path, fig):
+    with figure_saved_to(path, fig):
         draw_latent_scatter(ax, z, labels, class_names, title)
         fig.tight_layout()
 
@@ -242,100 +242,6 @@ def draw_manifold(ax, images, image_shape, extent, title):
 def save_manifold(images, image_shape, path, extent=(-4.0, 4.0), title="Decoded latent plane"):
     """The picture of draw_manifold as a figure of its own (the lab's figures 1 and 2)."""
     n = int(round(np.sqrt(len(images))))
-    fig, ax = _image_figure((n * image_shape[0], n * image_shape[1]))
-    with _figure_saved_to(path, fig):
+    fig, ax = image_figure((n * image_shape[0], n * image_shape[1]))
+    with figure_saved_to(path, fig):
         draw_manifold(ax, images, image_shape, extent, title)
-
-
-# --------------------------------------------------------------------------- other
-
-
-def save_bar_chart(labels, values, path, title, ylabel, reference=None, reference_label="reference"):
-    """One bar per label with its value written on top, and an optional dashed horizontal
-    line at `reference` (a lower bound, say), named in the legend as `reference_label`."""
-    fig = Figure(figsize=(max(4.0, 1.3 * len(labels) + 2), 4))
-    ax = fig.subplots()
-    with _figure_saved_to(path, fig):
-        bars = ax.bar(labels, values, color=TAB10(np.arange(len(labels)) % 10))
-        ax.bar_label(bars, labels=[f"{v:.4g}" for v in values], padding=2)
-        ax.margins(y=0.12)  # room for the values above the tallest bar
-        if reference is not None:
-            ax.axhline(reference, ls="--", color="0.3", label=f"{reference_label} ({reference:.4g})")
-            ax.margins(y=0.3)  # room for the legend above the bars and their values
-            ax.legend(loc="upper center")
-        ax.set(title=title, ylabel=ylabel)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)  # grid lines behind the bars
-        if max((len(s) for s in labels), default=0) > 12:
-            for label in ax.get_xticklabels():  # long names would overlap
-                label.set(rotation=20, ha="right")
-        fig.tight_layout()
-
-
-def save_curves_with_range(curves, path, title, ylabel, xlabel="epoch", x=None, logx=False):
-    """Several runs of each method as its mean curve and the band from the lowest to the highest run.
-
-    curves: {label: array (runs, points)}, each run's value at the points x (default 1, 2, ...:
-    after each epoch); logx: a logarithmic x axis.
-    """
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    with _figure_saved_to(path, fig):
-        if logx:
-            ax.set_xscale("log")
-        for label, runs in curves.items():
-            runs = np.asarray(runs, dtype=np.float64)
-            points = np.arange(1, runs.shape[1] + 1) if x is None else np.asarray(x)
-            line, = ax.plot(points, runs.mean(axis=0), "-", marker="o" if len(points) <= 40 else None, markersize=3,
-                            label=f"{label} (mean of {runs.shape[0]})")
-            ax.fill_between(points, runs.min(axis=0), runs.max(axis=0), color=line.get_color(), alpha=0.25, lw=0)
-        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        if x is None:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        else:
-            ax.set_xticks(points, [f"{p:g}" for p in points])
-        ax.grid(alpha=0.3)
-        ax.legend(title="shaded: lowest to highest run")
-        fig.tight_layout()
-
-
-# ------------------------------------------------------------- side by side (compare_pca)
-
-
-def _panels(n, size, ncols):
-    nrows = -(-n // ncols)
-    fig = Figure(figsize=(size * ncols, size * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes.ravel()
-
-
-def save_embeddings(codes, labels, class_names, path, title="Test set, encoded by each method"):
-    """One scatter panel per method, in a row; the class legend once, beside the last.
-    codes: {method: (n, k) codes of the same n test images}."""
-    fig, axes = _panels(len(codes), 4.5, ncols=len(codes))
-    with _figure_saved_to(path, fig):
-        for i, (ax, (method, z)) in enumerate(zip(axes, codes.items())):
-            draw_latent_scatter(ax, z, labels, class_names, method, legend=i == len(codes) - 1)
-        fig.suptitle(title)
-
-
-def save_manifolds(planes, image_shape, path, title="Each method's decoder over its latent plane"):
-    """One draw_manifold panel per method, two to a row.
-    planes: {method: (images in latent_grid order, extent)}."""
-    fig, axes = _panels(len(planes), 7.0, ncols=2)
-    with _figure_saved_to(path, fig):
-        for ax, (method, (images, extent)) in zip(axes, planes.items()):
-            draw_manifold(ax, images, image_shape, extent, method)
-        fig.suptitle(title)
-
-
-def save_image_rows(rows, image_shape, path, title="Test images and each method's reconstructions"):
-    """Rows of images, one labelled row per entry of rows: {label: (n, H*W)}, all of the same n."""
-    n = len(next(iter(rows.values())))
-    grid = image_grid(np.concatenate(list(rows.values())), image_shape, len(rows), n)
-    fig, ax = _image_figure(grid.shape)
-    with _figure_saved_to(path, fig):
-        _show(ax, grid, title)
-        H = image_shape[0]
-        ax.set_yticks([(H + 1) * r + (H - 1) / 2 for r in range(len(rows))], list(rows))
-        ax.tick_params(left=False)

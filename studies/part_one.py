@@ -25,8 +25,8 @@ and the lab's second claim, that the VAE's latent space is the clearer one:
                         without gaps, less when they lie in clusters or rays with empty space
                         between, where the decoder has seen no data.
 
-Each method is one record: a Method says what it is called, an Autoencoder adds how it is
-built, trained and read; fitting one gives a Fitted record (its codes, decoder, plane and
+Each method is one record: a Method says what it is called, a TrainedMethod adds how its
+autoencoder is built, trained and read; fitting one gives a Fitted record (its codes, decoder, plane and
 subspace), which `measure` turns into its entry of results.json. The subspace of the linear
 AE is the row space of its decoder weight W_dec (k, D), since x_hat = z @ W_dec + b. A
 nonlinear decoder has no such plane; we take the plane it is tangent to at the mean test
@@ -48,25 +48,26 @@ from models import AutoEncoder
 from nn import Adam, Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
-from lab import plots
-from lab.cli import ProgressBar, UsageError, prepare_out
-from lab.config import build_model, config_from, lab_config
+from lab.cli import UsageError, prepare_out, print_now
+from lab.config import LAB, build_model, config_from, lab_config
 from lab.data import load_dataset
 from lab.explorer import why_no_page, write_explorer
 from lab.files import write_json, write_text
+from lab.plots import latent_grid
+from lab.train import apply_in_batches, fit
+from .figures import save_embeddings, save_image_rows, save_manifolds
 from .measures import (code_fill, decoder_jacobian, fit_pca, fraction_inside, knn_accuracy, line_between,
                        pairwise_angles_deg, principal_angles_deg, reconstruction_mse, test_mse)
-from lab.train import apply_in_batches, train_epoch
 
 GRID = 21  # points a side of the decoded latent plane, as in the lab's figures
 INTERPOLATE_CLASSES = (1, 9)  # interpolations.png walks from the first test image of one class to one of the other
 INTERPOLATION_STEPS = 10
-LAB = lab_config()  # the lab's run (lab/config.py): the defaults below are its
 
 
 @dataclasses.dataclass
 class CompareConfig:
-    """The comparison's settings. The defaults converge on FashionMNIST in about 2 minutes."""
+    """The comparison's settings. The defaults, the lab's run's (lab.config.LAB) where it has them,
+    converge on FashionMNIST in about 2 minutes."""
 
     dataset: str = LAB.dataset
     data_dir: str | None = None
@@ -107,7 +108,7 @@ class Method:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Autoencoder(Method):
+class TrainedMethod(Method):
     """A method that is an autoencoder trained by Adam: everything by which one differs from another."""
 
     build: Callable  # (config, data, rng) -> the untrained model
@@ -175,16 +176,16 @@ def lab_model(kind):
 
 
 PCA = Method("pca", "PCA")  # the reference every other method is measured against
-LINEAR_AE = Autoencoder(
+LINEAR_AE = TrainedMethod(
     "linear_ae", "linear AE",
     build=lambda c, data, rng: AutoEncoder(data.input_dim, latent_dim=c.latent_dim, linear=True, x_mean=data.mean_image,
                                            rng=rng),  # x_mean: its output bias starts at PCA's centre
     lr=lambda c: c.linear_lr,
     # Any invertible map of z can be undone by the decoder: like PCA's, its plane is drawn in std units.
     plane_in_std=True, subspace=decoder_row_space)
-AE = Autoencoder("ae", "AE (ReLU)", interpolated=True, build=lab_model("ae"), lr=lambda c: c.lr, plane_in_std=False,
+AE = TrainedMethod("ae", "AE (ReLU)", interpolated=True, build=lab_model("ae"), lr=lambda c: c.lr, plane_in_std=False,
                  subspace=tangent_space_at_mean_code)
-VAE = Autoencoder("vae", "VAE", interpolated=True, build=lab_model("vae"), lr=lambda c: c.lr, plane_in_std=False,
+VAE = TrainedMethod("vae", "VAE", interpolated=True, build=lab_model("vae"), lr=lambda c: c.lr, plane_in_std=False,
                   subspace=tangent_space_at_mean_code)
 AUTOENCODERS = (LINEAR_AE, AE, VAE)
 METHODS = (PCA, *AUTOENCODERS)
@@ -219,31 +220,20 @@ def fit_pca_method(data, k):
                   seconds=time.perf_counter() - began)
 
 
-def train(model, lr, x, scale, config, rng, on_epoch=None, show_progress=False):
-    """Adam on `model` for config.epochs over x: (N, D) uint8, the learning rate decaying at the end.
-    on_epoch(epoch, loss) after each epoch, with its mean training loss per image."""
-    optimizer = Adam(model.params, lr=lr)
-    for epoch in range(1, config.epochs + 1):
-        if epoch > config.decay_from * config.epochs:
-            optimizer.lr *= config.decay
-        with ProgressBar(show_progress, x.shape[0], desc=f"epoch {epoch}/{config.epochs}") as bar:
-            means = train_epoch(model, optimizer, x, config.batch_size, scale, rng, epoch=epoch,
-                                on_progress=lambda p, means: bar(p.done, **means))
-        if on_epoch:
-            on_epoch(epoch, means["loss"])
-
-
-def train_autoencoder(method, model, data, config, rng, log=print, log_every=1, show_progress=False):
-    """`model` (method.build's) trained on data's training images at method.lr(config), read as a
-    Fitted record; its loss logged after epoch 1 and every `log_every` epochs."""
+def train_autoencoder(method, model, data, config, rng, log=print_now, log_every=1, show_progress=False):
+    """`model` (method.build's) trained by Adam on data's training images at method.lr(config), the
+    step shrinking by config.decay every epoch after the first decay_from of them, read as a Fitted
+    record; its loss logged after epoch 1 and every `log_every` epochs."""
     began, xp = time.perf_counter(), rng.xp
     x_train_u8, x_test_u8 = to_backend(data.x_train, xp), to_backend(data.x_test, xp)
 
-    def on_epoch(epoch, loss):
-        if epoch == 1 or epoch % log_every == 0:
-            log(f"{method.key}: epoch {epoch}/{config.epochs}  train loss {loss:.3f}")
+    def decay(epoch):  # the factor on Adam's step before each epoch
+        return config.decay if epoch > config.decay_from * config.epochs else 1.0
 
-    train(model, method.lr(config), x_train_u8, data.scale, config, rng, on_epoch, show_progress)
+    for epoch in fit(model, Adam(model.params, lr=method.lr(config)), x_train_u8, config.batch_size, data.scale, rng,
+                     epochs=config.epochs, lr_factor=decay, show_progress=show_progress):
+        if epoch.number == 1 or epoch.number % log_every == 0:
+            log(f"{method.key}: epoch {epoch.number}/{config.epochs}  train loss {epoch.means['loss']:.3f}")
     z_test = on_host(model.code, x_test_u8, data.scale)  # the VAE's code: mu, without noise
     decode = host_function(model.decode, xp)
     return Fitted(method, z_test=z_test, z_train=on_host(model.code, x_train_u8, data.scale),
@@ -277,7 +267,7 @@ def measure(fitted, reference, data):
     return entry
 
 
-def compare(config, out, log=print, show_progress=False, explorer=True):
+def compare(config, out, log=print_now, show_progress=False, explorer=True):
     """Fit the four methods, measure them, write results.json, results.md and the figures to `out`;
     if `explorer`, also explorer_<key>.html for each autoencoder with a 2-D code (lab/explorer.py)."""
     start = time.perf_counter()
@@ -315,7 +305,7 @@ def versions():
             "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
 
 
-def results_table(results):
+def comparison_table(results):
     """The results as a Markdown table, one row per method."""
     labels = {method.key: method.label for method in METHODS}
     rows = ["| method | test MSE per image | ratio to PCA | principal angles to PCA (deg) "
@@ -334,7 +324,7 @@ def write_results(results, out):
     write_json(f"{out}/results.json", results)
     c = results["config"]
     text = (f"# PCA, linear AE, AE and VAE on {c['dataset']}, k = {c['latent_dim']}\n\n"
-            f"{results_table(results)}\n\n"
+            f"{comparison_table(results)}\n\n"
             "Test MSE: squared error summed over pixels, averaged over test images. Principal angles:\n"
             "between each method's k-dimensional subspace of pixel space and PCA's top-k subspace\n"
             "(the linear AE: the row space of its decoder weights; the AE and the VAE: the span of\n"
@@ -351,7 +341,7 @@ def write_results(results, out):
     write_text(f"{out}/results.md", text)
 
 
-def write_explorers(data, fitted, models, results, config, out, log=print):
+def write_explorers(data, fitted, models, results, config, out, log=print_now):
     """explorer_<key>.html of each trained model (Fitted records and their models, in order), from the
     codes it was measured on; its square is the one manifolds.png draws, in the model's own codes."""
     if fitted[0].z_test.shape[1] != 2:  # the same reason for every model: said once
@@ -370,26 +360,26 @@ def write_explorers(data, fitted, models, results, config, out, log=print):
 def write_figures(data, fitted, out):
     """embeddings.png, reconstructions.png, manifolds.png (k = 2) and interpolations.png of the Fitted records."""
     k = fitted[0].z_test.shape[1]
-    plots.save_embeddings({f.method.label: f.z_test for f in fitted}, data.y_test, data.class_names,
+    save_embeddings({f.method.label: f.z_test for f in fitted}, data.y_test, data.class_names,
                           f"{out}/embeddings.png", title=f"{data.name} test set, {k}-D codes of each method")
     n_show = 12
     rows = {"test image": data.x_test[:n_show] * data.scale,
             **{f.method.label: np.clip(f.x_hat[:n_show], 0.0, 1.0) for f in fitted}}
-    plots.save_image_rows(rows, data.image_shape, f"{out}/reconstructions.png")
+    save_image_rows(rows, data.image_shape, f"{out}/reconstructions.png")
     if k == 2:
         planes = {}
         for f in fitted:
             lo, hi = f.plane.extent
-            images = f.decode(f.plane.codes(plots.latent_grid(GRID, f.plane.extent)))
+            images = f.decode(f.plane.codes(latent_grid(GRID, f.plane.extent)))
             planes[f"{f.method.label}, z in [{lo:g}, {hi:g}]^2{f.plane.unit}"] = (np.clip(images, 0.0, 1.0),
                                                                                   f.plane.extent)
-        plots.save_manifolds(planes, data.image_shape, f"{out}/manifolds.png")
+        save_manifolds(planes, data.image_shape, f"{out}/manifolds.png")
     # The straight line between two test images' codes, decoded: what "a regular latent space" means.
     i, j = (int(np.flatnonzero(data.y_test == c)[0]) for c in INTERPOLATE_CLASSES)
     x_i, x_j = (data.x_test[n] * data.scale for n in (i, j))
     rows = {"pixels": line_between(x_i, x_j, INTERPOLATION_STEPS),  # the straight line in pixel space: a cross-fade
             **{f.method.label: np.clip(f.decode(line_between(f.z_test[i], f.z_test[j], INTERPOLATION_STEPS)), 0.0, 1.0)
                for f in fitted if f.method.interpolated}}
-    plots.save_image_rows(rows, data.image_shape, f"{out}/interpolations.png",
+    save_image_rows(rows, data.image_shape, f"{out}/interpolations.png",
                           title=f"From a {data.class_names[INTERPOLATE_CLASSES[0]]} to a "
                                 f"{data.class_names[INTERPOLATE_CLASSES[1]]}: the straight line between their codes")

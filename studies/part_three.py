@@ -1,7 +1,7 @@
 """Part Three's study: is a VAE "a powerful tool for data augmentation", as the lab says?
 
 The same classifier (models/classifier.py) is trained on n labelled images of each class,
-for several n and seeds, four ways (one Method record each), and scored on the whole test set:
+for several n and seeds, four ways (one Recipe record each), and scored on the whole test set:
 
   real    the n * classes labelled images alone;
   shift   those plus `extra` copies of each, moved by up to `max_shift` pixels each way
@@ -13,7 +13,7 @@ for several n and seeds, four ways (one Method record each), and scored on the w
           representation, the other way its "clearer latent space" could pay off).
 
 Each training gets the same number of steps whatever the size of its set. For each n the
-methods are compared with `real` seed by seed (paired, `verdicts`): a difference counts when
+recipes are compared with `real` seed by seed (paired, `verdicts`): a difference counts when
 every seed agrees on its sign and its mean is larger than the seed-to-seed standard deviation
 of `real`.
 """
@@ -31,20 +31,18 @@ from models import Classifier, ConditionalVAE
 from nn import Adam, Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
-from lab import plots
-from lab.cli import UsageError, prepare_out
-from lab.config import build_model, config_from, lab_config
+from lab.cli import UsageError, prepare_out, print_now
+from lab.config import LAB, build_model, config_from
 from lab.data import Dataset, load_dataset
 from lab.files import write_json, write_text
-from lab.train import apply_in_batches, evaluate, train_epoch
-
-
-LAB = lab_config()  # the lab's run (lab/config.py): its VAE is the M1 model, and the conditional VAE's shape
+from lab.train import apply_in_batches, evaluate, fit
+from .figures import save_curves_with_range, save_image_rows
 
 
 @dataclasses.dataclass
 class AugmentConfig:
-    """The study's settings; the defaults take about ten minutes on a 2-core CPU."""
+    """The study's settings; the defaults take about ten minutes on a 2-core CPU. The lab's run
+    (lab.config.LAB): its VAE is the M1 model, and the conditional VAE's shape."""
 
     dataset: str = LAB.dataset
     data_dir: str | None = None
@@ -62,7 +60,7 @@ class AugmentConfig:
     cvae_channels: tuple = LAB.channels  # cvae_arch "conv": its convolutions' channels
     cvae_steps: int = 3000
     cvae_lr: float = 1e-3  # a larger step than the lab's 5e-4: it gets far fewer steps
-    m1_epochs: int = 10  # of the lab's VAE (lab.config.lab_config: its lr and batch) over all training images
+    m1_epochs: int = 10  # of the lab's VAE (lab.config.LAB: its lr and batch) over all training images
     backend: str = "numpy"
 
 
@@ -84,7 +82,7 @@ def shift_images(x, image_shape, shifts):
 
     Pixels moved out of the frame are dropped and the ones moved in are 0, the background
     of these datasets: the same image, moved. Returns (N, H*W) of x's dtype. The classic
-    augmentation, the `shift` method.
+    augmentation, the `shift` recipe.
     """
     H, W = image_shape
     images = x.reshape(-1, H, W)
@@ -104,7 +102,7 @@ def per_class_subset(y, n, rng):
 
 
 def as_pixels(images, scale, like):
-    """Images in [0, 1] as the dataset stores them (uint8, x / scale): so that every method's set is alike."""
+    """Images in [0, 1] as the dataset stores them (uint8, x / scale): so that every recipe's set is alike."""
     return np.clip(np.rint(images / scale), 0, 255).astype(like.dtype)
 
 
@@ -148,14 +146,14 @@ class Features:
 
 
 @dataclasses.dataclass(frozen=True)
-class Method:
-    """One way to train the classifier from n labelled images per class."""
+class Recipe:
+    """One way to train the classifier from n labelled images per class: what it is trained on."""
 
     key: str  # in results.json
     label: str  # in results.md and accuracy.png
     features: Callable  # (study, labelled, learned, rng) -> Features: its training set and its test set
     # (study, seed) -> `learned`: what `features` needs from every training image, unlabelled, learned once
-    # per seed; None for a method that needs nothing beyond the labelled images.
+    # per seed; None for a recipe that needs nothing beyond the labelled images.
     learn: Callable | None = None
 
 
@@ -192,32 +190,32 @@ def vae_codes(study, labelled, learned, rng):
 
 def train_m1_vae(study, seed):
     """mu of the training and test images, (N, 2) and (n, 2) on the backend, under the lab's VAE
-    (lab.config.lab_config) trained for m1_epochs on every training image without its label."""
-    lab, data, xp = lab_config(), study.data, study.xp
+    (lab.config.LAB) trained for m1_epochs on every training image without its label."""
+    data, xp = study.data, study.xp
     rng = Generator(seed + 1000, xp)  # a stream of its own, apart from the classifiers'
-    vae = build_model(lab, data, rng)
-    optimizer = Adam(vae.params, lr=lab.lr)
+    vae = build_model(LAB, data, rng)
     x_train = to_backend(data.x_train, xp)
-    for _ in range(study.config.m1_epochs):
-        train_epoch(vae, optimizer, x_train, lab.batch_size, data.scale, rng)
+    for _ in fit(vae, Adam(vae.params, lr=LAB.lr), x_train, LAB.batch_size, data.scale, rng,
+                 epochs=study.config.m1_epochs):
+        pass
     return tuple(apply_in_batches(vae.code, x, 1000, data.scale) for x in (x_train, study.x_test))
 
 
-REAL = Method("real", "real images only", real_images)  # the baseline every other method is compared with
-SHIFT = Method("shift", "+ shifted copies", with_shifted_copies)
-CVAE = Method("cvae", "+ conditional VAE samples", with_cvae_samples)
-M1 = Method("m1", "M1: classifier on VAE codes", vae_codes, learn=train_m1_vae)
-METHODS = (REAL, SHIFT, CVAE, M1)
+REAL = Recipe("real", "real images only", real_images)  # the baseline every other recipe is compared with
+SHIFT = Recipe("shift", "+ shifted copies", with_shifted_copies)
+CVAE = Recipe("cvae", "+ conditional VAE samples", with_cvae_samples)
+M1 = Recipe("m1", "M1: classifier on VAE codes", vae_codes, learn=train_m1_vae)
+RECIPES = (REAL, SHIFT, CVAE, M1)
 
 
 # ------------------------------------------------------------------------------ training
 
 
-def fit(model, x, y, scale, steps, batch_size, lr, rng):
-    """Adam on `model` for about `steps` steps over x: (N, D) (with labels y: (N,), or None), whole epochs."""
-    optimizer = Adam(model.params, lr=lr)
-    for _ in range(math.ceil(steps * batch_size / x.shape[0])):
-        train_epoch(model, optimizer, x, batch_size, scale, rng, y=y)
+def fit_for_steps(model, x, y, scale, steps, batch_size, lr, rng):
+    """Adam on `model` for about `steps` steps over x: (N, D) with labels y: (N,), in whole epochs."""
+    for _ in fit(model, Adam(model.params, lr=lr), x, batch_size, scale, rng,
+                 epochs=math.ceil(steps * batch_size / x.shape[0]), y=y):
+        pass
     return model
 
 
@@ -225,7 +223,7 @@ def accuracy(study, features, rng):
     """Test accuracy of the classifier trained on `features`."""
     c = study.config
     classifier = Classifier(features.x.shape[1], len(study.data.class_names), c.hidden, rng=rng)
-    fit(classifier, features.x, features.y, features.scale, c.steps, c.batch_size, c.lr, rng)
+    fit_for_steps(classifier, features.x, features.y, features.scale, c.steps, c.batch_size, c.lr, rng)
     return evaluate(classifier, features.x_test, 1000, features.scale, rng, y=study.y_test)["accuracy"]
 
 
@@ -235,12 +233,13 @@ def train_cvae(study, x, y, rng):
     mean = x.mean(axis=0) * data.scale  # of the labelled images only: no other data is seen
     cvae = ConditionalVAE(data.input_dim, len(data.class_names), c.cvae_hidden, c.cvae_latent, x_mean=mean, rng=rng,
                           arch=c.cvae_arch, channels=c.cvae_channels, image_shape=data.image_shape)
-    return fit(cvae, to_backend(x, xp), to_backend(y, xp), data.scale, c.cvae_steps, c.batch_size, c.cvae_lr, rng)
+    return fit_for_steps(cvae, to_backend(x, xp), to_backend(y, xp), data.scale, c.cvae_steps, c.batch_size,
+                         c.cvae_lr, rng)
 
 
-def run_seed(seed, n, method):
-    """One seed per (seed, n, method): every training its own stream, the same in every run."""
-    return (seed * 100_000 + n) * 10 + METHODS.index(method)
+def run_seed(seed, n, recipe):
+    """One seed per (seed, n, recipe): every training its own stream, the same in every run."""
+    return (seed * 100_000 + n) * 10 + RECIPES.index(recipe)
 
 
 def check(config, data):
@@ -254,11 +253,7 @@ def check(config, data):
                          f"of {data.name}: choose --n at most {smallest}")
 
 
-def log_line(line):
-    print(line, flush=True)  # a line as soon as it is known, also into a log file
-
-
-def study(config, out, log=log_line):
+def study(config, out, log=print_now):
     """Run the study; write results.json, results.md, accuracy.png and cvae_samples.png to `out`."""
     start = time.perf_counter()
     xp = get_backend(config.backend)
@@ -266,32 +261,32 @@ def study(config, out, log=log_line):
     check(config, data)
     prepare_out(out)
     s = Study(config, data, xp, to_backend(data.x_test, xp), to_backend(data.y_test, xp))
-    accuracies = {m.key: {n: [] for n in config.ns} for m in METHODS}  # results.json's "accuracy"
+    accuracies = {m.key: {n: [] for n in config.ns} for m in RECIPES}  # results.json's "accuracy"
     for seed in config.seeds:
         learned = {}
-        for method in METHODS:
-            if method.learn is not None:
-                learned[method] = method.learn(s, seed)
-                log(f"seed {seed}: {method.key} learned from the unlabelled training images "
+        for recipe in RECIPES:
+            if recipe.learn is not None:
+                learned[recipe] = recipe.learn(s, seed)
+                log(f"seed {seed}: {recipe.key} learned from the unlabelled training images "
                     f"({time.perf_counter() - start:.0f} s)")
         for n in config.ns:
             host_rng = np.random.default_rng([seed, n])
             subset = per_class_subset(data.y_train, n, host_rng)
             labelled = Labelled(subset, data.x_train[subset], data.y_train[subset], host_rng)
-            for method in METHODS:
-                rng = Generator(run_seed(seed, n, method), xp)
-                acc = accuracy(s, method.features(s, labelled, learned.get(method), rng), rng)
-                accuracies[method.key][n].append(acc)
-                log(f"seed {seed}, n = {n:4d}, {method.key:5s}: test accuracy {acc:.4f} "
+            for recipe in RECIPES:
+                rng = Generator(run_seed(seed, n, recipe), xp)
+                acc = accuracy(s, recipe.features(s, labelled, learned.get(recipe), rng), rng)
+                accuracies[recipe.key][n].append(acc)
+                log(f"seed {seed}, n = {n:4d}, {recipe.key:5s}: test accuracy {acc:.4f} "
                     f"({time.perf_counter() - start:.0f} s)")
     results = {"config": dataclasses.asdict(config),
                "accuracy": {key: {str(n): a for n, a in by_n.items()} for key, by_n in accuracies.items()},
                "comparisons": verdicts(accuracies, config.ns), "seconds": time.perf_counter() - start}
     write_json(os.path.join(out, "results.json"), results)
-    write_text(os.path.join(out, "results.md"), results_table(results, config))
+    write_text(os.path.join(out, "results.md"), accuracy_table(results, config))
     curves = {m.label: [[accuracies[m.key][n][i] for n in config.ns] for i in range(len(config.seeds))]
-              for m in METHODS}  # (seeds, ns) for each method
-    plots.save_curves_with_range(curves, os.path.join(out, "accuracy.png"),
+              for m in RECIPES}  # (seeds, ns) for each recipe
+    save_curves_with_range(curves, os.path.join(out, "accuracy.png"),
                                  title=f"{data.name}: test accuracy against labelled images per class",
                                  ylabel="test accuracy", xlabel="labelled images per class", x=config.ns, logx=True)
     cvae_samples(s, out)
@@ -299,8 +294,8 @@ def study(config, out, log=log_line):
 
 
 def verdicts(accuracies, ns, baseline=REAL.key):
-    """For each n and each method but the baseline, the paired differences with the baseline, seed
-    by seed, and the verdict. accuracies: {method key: {n: [accuracy of each seed]}}."""
+    """For each n and each recipe but the baseline, the paired differences with the baseline, seed
+    by seed, and the verdict. accuracies: {recipe key: {n: [accuracy of each seed]}}."""
     comparisons = {}
     for n in ns:
         base = accuracies[baseline][n]
@@ -317,13 +312,13 @@ def verdicts(accuracies, ns, baseline=REAL.key):
     return comparisons
 
 
-def results_table(results, config):
-    """results.md: mean ± std of each method's accuracy for each n, with its verdict against `real`."""
+def accuracy_table(results, config):
+    """results.md: mean ± std of each recipe's accuracy for each n, with its verdict against `real`."""
     acc, comparisons = results["accuracy"], results["comparisons"]
-    rows = ["| n per class | " + " | ".join(m.label for m in METHODS) + " |", "|---" * (len(METHODS) + 1) + "|"]
+    rows = ["| n per class | " + " | ".join(m.label for m in RECIPES) + " |", "|---" * (len(RECIPES) + 1) + "|"]
     for n in config.ns:
         cells = []
-        for m in METHODS:
+        for m in RECIPES:
             values = acc[m.key][str(n)]
             cell = f"{statistics.mean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0:.3f}"
             if m is not REAL:
@@ -355,6 +350,6 @@ def cvae_samples(study, out):
     cvae = train_cvae(study, data.x_train[subset], data.y_train[subset], Generator(run_seed(seed, n, CVAE), xp))
     labels = np.repeat(np.arange(len(data.class_names)), 10)
     samples = to_numpy(cvae.sample(labels.shape[0], to_backend(labels, xp), Generator(seed + 2, xp)))
-    plots.save_image_rows({name: samples[c * 10:(c + 1) * 10] for c, name in enumerate(data.class_names)},
+    save_image_rows({name: samples[c * 10:(c + 1) * 10] for c, name in enumerate(data.class_names)},
                           data.image_shape, os.path.join(out, "cvae_samples.png"),
                           title=f"Conditional VAE trained on {n} labelled images per class: 10 samples per class")

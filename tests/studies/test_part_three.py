@@ -1,5 +1,5 @@
 """augment.py (apps/augment.py, studies/part_three.py): Part Three's study end to end on digits, what each
-method's record makes its classifier train on, its augmentation, its verdicts, and its bad input."""
+recipe's record makes its classifier train on, its augmentation, its verdicts, and its bad input."""
 
 import json
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from apps.augment import main
-from studies.part_three import (CVAE, M1, METHODS, QUICK, REAL, SHIFT, AugmentConfig, Labelled, Study, check,
+from studies.part_three import (CVAE, M1, QUICK, REAL, RECIPES, SHIFT, AugmentConfig, Labelled, Study, check,
                               per_class_subset, shift_images, study_config, train_m1_vae, verdicts)
 from lab.cli import UsageError
 from lab.data import load_dataset
@@ -19,9 +19,9 @@ def test_quick_run_on_digits_writes_every_output_with_accuracies_above_chance(tm
     out = tmp_path / "run"
     assert main(["--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    for method in (m.key for m in METHODS):
-        for n, accuracies in results["accuracy"][method].items():
-            assert len(accuracies) == 2 and all(0.2 < a <= 1.0 for a in accuracies), (method, n, accuracies)  # chance: 0.1
+    for recipe in (m.key for m in RECIPES):
+        for n, accuracies in results["accuracy"][recipe].items():
+            assert len(accuracies) == 2 and all(0.2 < a <= 1.0 for a in accuracies), (recipe, n, accuracies)  # chance: 0.1
     assert set(results["comparisons"]) == {f"{m}@{n}" for m in ("shift", "cvae", "m1") for n in (10, 30)}
     assert "| 10 |" in (out / "results.md").read_text() and "| 10 |" in capsys.readouterr().out
     for figure in ("accuracy", "cvae_samples"):
