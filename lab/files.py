@@ -1,4 +1,5 @@
-"""Writing files atomically: checkpoints (.npz), JSON, text and figures.
+"""Writing files atomically, the one way the project writes a file: checkpoints (.npz), JSON, text,
+figures, downloaded datasets.
 
 A file is written under a temporary name in the same folder and renamed over the
 target only once complete (os.replace is atomic on POSIX and Windows), so a crash or

@@ -1,4 +1,4 @@
-"""Every figure of the project, drawn from plain NumPy arrays.
+"""A run's figures, and the panels every other figure is drawn with, from plain NumPy arrays.
 
 Images are rows of pixel values in [0, 1], shape (n, H*W), drawn as the dataset stores
 them (0 black, 1 white) with nearest-neighbour pixels, never smoothed. Each save_* writes

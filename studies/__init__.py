@@ -1,2 +1,3 @@
-"""The measured claims of the README: Part One (the linear AE and PCA), Part Three (augmentation),
-the speed and learning studies beside PyTorch, and the measurements they share. Built on lab/."""
+"""The measured claims of the README, built on lab/: Part One (the linear AE and PCA), Part Three
+(augmentation), the benchmark (speed) and the quality study (learning) beside PyTorch, the
+measurements and figures they share, and the worker processes they are measured in."""
