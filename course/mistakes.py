@@ -153,6 +153,8 @@ def of(exercise):
 # wrong order: dout itself (the plain reshape), and each other permutation than inner's (1, 2, 3, 0).
 WRONG_ORDERS = [order for order in itertools.permutations(range(4)) if order != (1, 2, 3, 0)]
 OUT_OF_ORDER = ("dout", *(f"xp.permute_dims(dout, {order})" for order in WRONG_ORDERS if order != (0, 1, 2, 3)))
+# For im2col most orders give a shape it refuses (dout must be an image of channels first): those that can run first.
+CHANNELS_FIRST = sorted(OUT_OF_ORDER, key=lambda wrong: "dims(dout, (1," not in wrong)
 
 # col2im written with `=` where windows overlap: the last window wins, the others' terms are lost.
 COL2IM_ASSIGNING = '''
@@ -355,7 +357,7 @@ CATALOGUE = {
         Mistake("dout's axes in the wrong order",
                 "your dpatches reads dout's axes in another order than the layers' layout: im2col takes "
                 "(out, H_out, W_out, N), the image inner(dout) is (docs/derivations.md, \"Convolution\", step 9)",
-                (), tuple((("inner(dout)", wrong),) for wrong in OUT_OF_ORDER)),
+                (), tuple((("inner(dout)", wrong),) for wrong in CHANNELS_FIRST)),
         Mistake("dW transposed",
                 "your dW is the transpose of dW_mat, (out k k, in), which a reshape to W's shape accepts without "
                 'a word, for they have as many entries (docs/derivations.md, "Convolution", step 10)',

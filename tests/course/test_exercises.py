@@ -134,8 +134,12 @@ def test_with_the_reference_bodies_put_back_every_exercise_is_correct(workspace,
 def rounds_of_mistakes():
     """Round r plants the r-th classic mistake of every exercise that has one: each round grades
     one mistake per exercise, the other exercises kept correct. [[(exercise, mistake)]]"""
-    return [[(e, mistakes.of(e)[r]) for e in EXERCISES if r < len(mistakes.of(e))]
-            for r in range(max(len(mistakes.of(e)) for e in EXERCISES))]
+    # The models call the layers and losses, and in a workspace wait for them: they get rounds of their own.
+    models = ("AutoEncoder.backward", "VAE.backward")
+    return [ms for r in range(max(len(mistakes.of(e)) for e in EXERCISES))
+            for ms in ([(e, mistakes.of(e)[r]) for e in EXERCISES if r < len(mistakes.of(e)) and e.qualname not in models],
+                       [(e, mistakes.of(e)[r]) for e in EXERCISES if r < len(mistakes.of(e)) and e.qualname in models])
+            if ms]
 
 
 @pytest.mark.parametrize("planted", rounds_of_mistakes(), ids=lambda ms: f"{len(ms)} mistakes")
@@ -155,6 +159,8 @@ def test_each_classic_mistake_is_diagnosed_and_changes_no_other_exercise(workspa
             assert entry["status"] == "wrong", (mistake.name, entry)
             assert entry["mistake"] == {"name": mistake.name, "hint": mistake.hint}, (mistake.name, entry)
             assert mistake.hint in printed
+        elif entry["status"] == "waiting":  # it calls a planted one (a model its layers): graded once they are right
+            assert any(f"{q} (" in entry["message"] for q in wrong), entry
         else:
             assert entry["status"] == "correct", entry
 
