@@ -58,7 +58,7 @@ def build_parser(prog, description, add_flags=None):
     p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
                                                         "output always starts at the mean training image")
     p.add_argument("--no-explorer", action="store_true",
-                   help="write no explorer.html (the page to move through a 2-D code, lab/explorer.py)")
+                   help="write no explorer.html (the page that runs the model's encoder and decoder, lab/explorer.py)")
     if add_flags:
         add_flags(p, d)
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
@@ -244,7 +244,7 @@ def add_metrics(out, **entries):
 
 def write_figures(model, data, history, config, out, name, explorer=True):
     """The figures every autoencoder shows: loss curve, reconstructions, codes, and (2-D code) the latent
-    plane; and, if `explorer`, explorer.html, the page to move through a 2-D code (lab/explorer.py)."""
+    plane; and, if `explorer`, explorer.html, the page that runs the model's encoder and decoder (lab/explorer.py)."""
     xp = get_backend(config.backend)
     x_test = to_backend(data.x_test, xp)
     where = lambda f: os.path.join(out, f)  # noqa: E731
@@ -259,7 +259,7 @@ def write_figures(model, data, history, config, out, name, explorer=True):
     z = to_numpy(apply_in_batches(model.code, x_test, 1000, data.scale))
     plots.save_latent_scatter(z, data.y_test, data.class_names, where("latent_scatter.png"),
                               title=f"{name}: test set in latent space")
-    if explorer:  # from the codes just computed; a code that is not 2-D gets one line saying why
+    if explorer:  # from the codes just computed
         last = history[-1] if history else {}
         write_explorer(where("explorer.html"), model, data, z, name=name, epochs=last.get("epoch", 0),
                        test_loss=last.get("test_loss"))

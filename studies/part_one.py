@@ -51,7 +51,7 @@ from nn.backend import get_backend, to_backend, to_numpy
 from lab.cli import UsageError, prepare_out, print_now
 from lab.config import LAB, build_model, config_from, lab_config
 from lab.data import load_dataset
-from lab.explorer import why_no_page, write_explorer
+from lab.explorer import write_explorer
 from lab.files import write_json, write_text
 from lab.plots import latent_grid
 from lab.train import apply_in_batches, fit
@@ -269,7 +269,7 @@ def measure(fitted, reference, data):
 
 def compare(config, out, log=print_now, show_progress=False, explorer=True):
     """Fit the four methods, measure them, write results.json, results.md and the figures to `out`;
-    if `explorer`, also explorer_<key>.html for each autoencoder with a 2-D code (lab/explorer.py)."""
+    if `explorer`, also explorer_<key>.html for each autoencoder (lab/explorer.py)."""
     start = time.perf_counter()
     xp = get_backend(config.backend)
     data = load_dataset(config.dataset, config.data_dir)
@@ -343,14 +343,11 @@ def write_results(results, out):
 
 def write_explorers(data, fitted, models, results, config, out, log=print_now):
     """explorer_<key>.html of each trained model (Fitted records and their models, in order), from the
-    codes it was measured on; its square is the one manifolds.png draws, in the model's own codes."""
-    if fitted[0].z_test.shape[1] != 2:  # the same reason for every model: said once
-        log(why_no_page(models[0], fitted[0].z_test))
-        return
+    codes it was measured on; a 2-D code's square is the one manifolds.png draws, in the model's own codes."""
     for f, model in zip(fitted, models):
         lo, hi = f.plane.extent
-        centre, scale = (np.broadcast_to(a, (2,)) for a in (f.plane.centre, f.plane.scale))
-        square = [(float(c + lo * s), float(c + hi * s)) for c, s in zip(centre, scale)]
+        centre, scale = (np.broadcast_to(a, (f.z_test.shape[1],)) for a in (f.plane.centre, f.plane.scale))
+        square = [(float(c + lo * s), float(c + hi * s)) for c, s in zip(centre, scale)]  # drawn for a 2-D code only
         write_explorer(f"{out}/explorer_{f.method.key}.html", model, data, f.z_test, name=f.method.label,
                        epochs=config.epochs, test_loss=results["methods"][f.method.key]["test_mse"],
                        loss_label="test MSE", square=square,
