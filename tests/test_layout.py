@@ -9,7 +9,8 @@ import pytest
 import paths
 
 ROOT = paths.ROOT
-SCRIPTS = ("train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py", "quality.py")
+SCRIPTS = ("train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py", "quality.py", "disentangle.py",
+           "tune.py")
 # What each package may import from the project: only what lies below it in
 # apps -> {studies, course} -> lab -> models -> nn; studies and course never import each other.
 ALLOWED = {"apps": {"studies", "course", "lab", "models", "nn"}, "studies": {"lab", "models", "nn"},
