@@ -1,4 +1,4 @@
-"""python -m apps.autograder: the lab's Gradescope autograder (course/autograder.py says how it grades).
+"""python -m apps.autograder: the lab's Gradescope autograder (course/judge.py says how it grades).
 
 Without --build it is what run_autograder runs for each submission: it grades ROOT/submission
 with the course's copy of the lab in ROOT/source (ROOT: --root, else $AUTOGRADER_ROOT, else
@@ -14,7 +14,8 @@ import os
 import sys
 import time
 
-from course import autograder
+from course import bundle, judge, results
+from course.points import TableError, load_table
 
 
 def main(argv=None):
@@ -29,22 +30,25 @@ def main(argv=None):
         return build(args.build)
     start = time.monotonic()
     try:
-        payload = autograder.grade_submission(args.root)
+        results.reserve(args.root)  # before any child runs: room for results.json, whatever they do to the disk
+        graded, taken, isolated = judge.grade_submission(args.root)
+        table = load_table(os.path.join(args.root, "source", judge.TABLE))
+        payload = results.results_json(graded, table, taken, isolated, time.monotonic() - start)
     except Exception as err:  # the grader's own fault (its table, its disk): still a results.json that says so
-        payload = autograder.failed(err, time.monotonic() - start)
-        autograder.write_results(args.root, payload)
+        payload = results.failed(err, time.monotonic() - start)
+        results.write_results(args.root, payload)
         print(f"python -m apps.autograder: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    autograder.write_results(args.root, payload)
-    print(autograder.scoreboard(payload))
+    results.write_results(args.root, payload)
+    print(results.scoreboard(payload))
     return 0
 
 
 def build(zip_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        files = autograder.build(root, zip_path)
-    except (autograder.TableError, OSError) as err:
+        files = bundle.build(root, zip_path)
+    except (TableError, OSError) as err:
         sys.exit(f"python -m apps.autograder: error: {err}")
     print(f"wrote {zip_path} ({len(files)} files): upload it as the assignment's autograder on Gradescope "
           "(Configure Autograder, zip file upload)")

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from course import autograder
+from course import roster
 from lab.cli import UsageError, run_main
 from lab.files import write_text
 
@@ -25,15 +25,15 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     def body():
-        paths = autograder.found_results(args.results)
+        paths = roster.found_results(args.results)
         if not paths:
             raise UsageError(f"no results.json in {', '.join(args.results)}")
         payloads = [read(path) for path in paths]
-        tallies = autograder.class_counts(payloads)
-        report = autograder.class_markdown(tallies, len(payloads))
+        tallies = roster.class_counts(payloads)
+        report = roster.class_markdown(tallies, len(payloads))
         os.makedirs(args.out, exist_ok=True)
         write_text(os.path.join(args.out, "class_report.md"), report)
-        autograder.save_class_figure(tallies, os.path.join(args.out, "class_report.png"))
+        roster.save_class_figure(tallies, os.path.join(args.out, "class_report.png"))
         print(report, end="")
         print(f"wrote {os.path.join(args.out, 'class_report.md')} and class_report.png")
 
