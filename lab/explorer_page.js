@@ -136,6 +136,11 @@ function drawPlane() {  // the codes; the image's mu (and the ellipses of mu +- 
 
 // ------------------------------------------------------------------ any other size: a bar and a slider per dimension
 
+if (J !== 2) {
+  $("dims").append(Object.assign(document.createElement("p"), { className: "hint", textContent: "Each dimension: "
+    + (VAE ? "grey, the prior's ±1; purple, q(z|x)'s μ ± σ (light: ± 2σ); black, μ and the draw; " : "black, the code; ")
+    + "red, the z decoded. The slider moves it." }));
+}
 const rows = J === 2 ? [] : MODEL.order.map((j, rank) => {  // by KL (the AE's, by variance), largest first
   const [row, bar, slider] = ["div", "canvas", "input"].map((tag) => document.createElement(tag));
   const [lo, hi] = MODEL.extent[j];
