@@ -137,9 +137,9 @@ function drawPlane() {  // the codes; the image's mu (and the ellipses of mu +- 
 // ------------------------------------------------------------------ any other size: a bar and a slider per dimension
 
 if (J !== 2) {
-  $("dims").append(Object.assign(document.createElement("p"), { className: "hint", textContent: "Each dimension: "
-    + (VAE ? "grey, the prior's ±1; purple, q(z|x)'s μ ± σ (light: ± 2σ); black, μ and the draw; " : "black, the code; ")
-    + "red, the z decoded. The slider moves it." }));
+  $("dims").append(Object.assign(document.createElement("p"), { className: "hint", textContent: VAE
+    ? "Grey: the prior's ±1; purple: q(z|x)'s μ ± σ (light: ± 2σ); black: μ and the draw; red: the z decoded."
+    : "Black: the code; red: the z decoded." }));
 }
 const rows = J === 2 ? [] : MODEL.order.map((j, rank) => {  // by KL (the AE's, by variance), largest first
   const [row, bar, slider] = ["div", "canvas", "input"].map((tag) => document.createElement(tag));
@@ -147,6 +147,7 @@ const rows = J === 2 ? [] : MODEL.order.map((j, rank) => {  // by KL (the AE's, 
   Object.assign(bar, { width: 400, height: 16 });
   Object.assign(slider, { type: "range", min: lo, max: hi, step: (hi - lo) / 1000 });
   slider.addEventListener("input", () => { state.z[j] = Number(slider.value); show(); });
+  slider.addEventListener("change", remember);
   row.className = "dim";
   row.append(`z${j + 1}` + (VAE ? `, KL ${MODEL.kl[j].toFixed(2)}` : ""), bar, slider);
   if (rank === 10) $("dims").append(Object.assign(document.createElement("details"), { id: "more" }));
@@ -203,8 +204,12 @@ function show() {
   const grey = $("decoded").getContext("2d").getImageData(0, 0, W, H).data.filter((_, k) => k % 4 === 0);
   $("drawn").textContent = JSON.stringify({ z, index, x, q, eps, kl, recon, view, gray: Array.from(grey),
                                             rect: box($("decoded")), plane: box(plane) });
+}
+
+function remember() {  // the address opens the page as it is now (not at every pointer move: browsers throttle it)
+  const { index, z, eps } = state, numbers = (v) => v.map((a) => a.toFixed(3));
   try {
-    history.replaceState(null, "", `#image=${index ?? ""}&z=${z.map((v) => v.toFixed(3))}`);
+    history.replaceState(null, "", `#image=${index ?? ""}&z=${numbers(z)}` + (eps ? `&eps=${numbers(eps)}` : ""));
   } catch (err) { /* some browsers refuse it for file:// */ }
 }
 
@@ -237,14 +242,16 @@ plane.addEventListener("pointermove", (e) => { state.z = codeAt(e); show(); });
 plane.addEventListener("click", (e) => {  // the embedded test image whose code is nearest
   const z = codeAt(e), d2 = shown.map((i) => (codes[2 * i] - z[0]) ** 2 + (codes[2 * i + 1] - z[1]) ** 2);
   pick(d2.indexOf(Math.min(...d2)));
+  remember();
 });
 $("pick").addEventListener("change", () => {  // the embedded test image at or past the index typed, in its direction
   const v = Number($("pick").value), up = v > (state.index ?? -1);
   const s = up ? shown.findIndex((i) => i >= v) : shown.findLastIndex((i) => i <= v);
   pick(s >= 0 ? s : up ? shown.length - 1 : 0);
+  remember();
 });
 $("clear").addEventListener("click", () => setImage(new Array(D).fill(0), null));
-$("reparam").addEventListener("click", () => { state.eps = Array.from({ length: J }, gaussian); show(); });
+$("reparam").addEventListener("click", () => { state.eps = Array.from({ length: J }, gaussian); show(); remember(); });
 const image = $("image");
 let last = null;
 const pixelAt = (e) => { const [u, v] = at(e, image); return [v * H, u * W]; };  // [row, column]
