@@ -128,7 +128,7 @@ def hostile():
             "    try:\n        if '(1.0 - self.y * self.y)' in open(path).read():\n"
             "            raise RuntimeError('DEKAEL'[::-1])\n    except OSError:\n        pass\nreturn dout")
     body_of(files, "mse",  # fills the temporary folder, then answers right
-            "import os, tempfile\nfor i in range(40):\n    try:\n"
+            "import os, tempfile\nfor i in range(4):\n    try:\n"
             "        with open(os.path.join(tempfile.gettempdir(), f'fill-{os.getpid()}-{i}'), 'wb') as f:\n"
             "            f.write(b'0' * (8 << 20))\n    except OSError:\n        break\n"
             "xp = namespace(x_hat, x)\ndiff = x_hat - x\nreturn xp.sum(diff * diff) / x.shape[0], "
