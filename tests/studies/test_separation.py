@@ -38,6 +38,7 @@ def test_a_quick_study_writes_its_results_and_figures(tmp_path):
     config = study_config(True, data_dir=str(tmp_path / "npm"), fashion="digits", latents=(2, 3), per_class=(6, 2))
     study(config, tmp_path / "out", log=lambda line: None)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results["pixels_knn"]) == {"MNIST", "digits"} and all(0 <= a <= 1 for a in results["pixels_knn"].values())
     assert [(r["dataset"], r["latent_dim"]) for r in results["runs"]] == [("MNIST", 2), ("MNIST", 3),
                                                                           ("digits", 2), ("digits", 3)]
     for run in results["runs"]:
