@@ -1,8 +1,10 @@
 """python -m apps.grade: the lab's grader (`make grade` in a workspace made by `make exercises`).
 
 It grades each exercise of course/exercises.py with the student's function in place and the
-reference everywhere else (course/grading.py says how), prints the scoreboard, and names the
-classic mistake a wrong answer matches, with a hint, or else what its gradients say.
+reference everywhere else (course/grading.py says how), each under the autograder's time limit,
+prints the scoreboard, and names the classic mistake a wrong answer matches, with a hint, or else
+what its gradients say and the step of the derivation its wrong parts come from; a correct
+backward much slower than the reference is said so, with the time training would take.
 Exit status: 0 when every exercise graded is correct, 1 otherwise, 2 on bad input.
 """
 
@@ -29,7 +31,7 @@ def scoreboard(results):
     for r in results:
         errors = "  ".join(f"{name} {value:.1e}" for name, value in r.errors.items())
         lines.append(f"{r.exercise.order:2d} {r.exercise.qualname:{width}s}{r.status:13s}{errors or r.message}")
-        if r.status == "wrong" and r.errors and r.message:
+        if r.errors and r.message:  # what went wrong besides the values, or a correct one's warning
             lines.append(f"{indent}{r.message}")
         lines += [f"{indent}{diagnosis}" for diagnosis in r.diagnoses]  # what its gradients say
         if r.mistake:

@@ -5,15 +5,17 @@ each a function (checked, errors) -> a message or None): a gradient missing beca
 layer's backward never ran, a transposed shape, a gradient that is zero everywhere, one
 of the wrong sign, one off by a constant factor (named after N, h, beta where it is one).
 
-From the code: where in the student's file an exception was raised (`raised`), and the
-`xp` form of a NumPy-only call that failed on the array-API backend (`xp_hint`, from the
-table XP_FORMS).
+From the exercise's record: which parts are right and which wrong, and the step of the
+guided derivation the wrong ones come from (`wrong_steps`).
+
+From the code: the student's line that led to an exception, and the library's line after it
+where it was raised (`raised`). The `xp` form of a NumPy-only call is course/xp_hints.py's.
 """
 
-import inspect
 import os
 import re
 import traceback
+import types
 
 import numpy as np
 
@@ -144,94 +146,115 @@ def diagnoses(checked, errors):
     return [message for diagnosis in DIAGNOSES if (message := diagnosis(checked, errors))]
 
 
+# --- Where the wrong parts come from -------------------------------------------------------
+
+
+def step_titles(section, root="."):
+    """{n: title} of the numbered steps of `section` in root/docs/derivations.md (a step is a
+    paragraph that opens "**2. Through the sampler, to `logvar`.**"), {} where there is none."""
+    try:
+        with open(os.path.join(root, "docs", "derivations.md")) as f:
+            text = f.read()
+    except OSError:
+        return {}
+    found = re.search(rf"^## {re.escape(section)}\b.*?(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    return {int(n): title for n, title in re.findall(r"^\*\*(\d+)\. (.*?)\.?\*\*", found.group(0), re.MULTILINE)
+            } if found else {}
+
+
+def wrong_steps(exercise, parts, root="."):
+    """'decoder, dmu right; dlogvar wrong: step 2 (Through the sampler, to `logvar`) of
+    docs/derivations.md, "The VAE ..."', or None where every part is right or the exercise names
+    no steps. parts: {part: worst relative error}; "dW, input_grad False" is dW's. Each part is
+    named after the step of the derivation that gives it (exercise.steps); a model's parts
+    (per_part) are a chain, in the order its backward computes them, so the first wrong one
+    carries its error into those after it and its step is the one named."""
+    steps = dict(exercise.steps)
+    wrong = [p for p, error in parts.items() if not error < TOLERANCE]
+    if not steps or not wrong:
+        return None
+    right = [p for p, error in parts.items() if error < TOLERANCE]
+    order = [*steps, None]
+    for names in (right, wrong):
+        names.sort(key=lambda p: order.index(p.split(",")[0] if p.split(",")[0] in steps else None))
+    titles = step_titles(exercise.section, root)
+
+    def step(n):
+        return f"step {n}" + (f" ({titles[n]})" if n in titles else "")
+
+    where = f'of docs/derivations.md, "{exercise.section}"'
+    said = f"{listed(right)} right; " if right else ""
+    first = wrong[0].split(",")[0]
+    if exercise.per_part and first in steps:
+        after = f", from {wrong[0]} on" if len({steps.get(p.split(",")[0]) for p in wrong}) > 1 else ""
+        return f"{said}{listed(wrong)} wrong{after}: {step(steps[first])} {where}"
+    groups = {}
+    for p in wrong:
+        groups.setdefault(steps.get(p.split(",")[0]), []).append(p)
+    return said + "; ".join(f"{listed(ps)} wrong" + (f": {step(n)}" if n else "") for n, ps in groups.items()) + \
+        f" {where}"
+
+
 # --- From the code ------------------------------------------------------------------------
 
-
-def raised(err, exercise):
-    """'raised ValueError at nn/layers.py, line 88 (dx = dout @ self.W): matmul: ...': the line
-    is the last one of the traceback in the exercise's file, the student's."""
-    frame = student_frame(err, exercise)
-    where = f" at {exercise.file}, line {frame.lineno} ({frame.line.strip()})" if frame and frame.line else (
-        f" at {exercise.file}, line {frame.lineno}" if frame else "")
-    return f"raised {type(err).__name__}{where}: {err}"
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the library's files are
 
 
-def student_frame(err, exercise):
-    parts = exercise.file.split("/")
-    frames = [f for f in traceback.extract_tb(err.__traceback__)
-              if os.path.normpath(f.filename).split(os.sep)[-len(parts):] == parts]
-    return frames[-1] if frames else None
+def lines_of(code):
+    """Every line a code object runs, with those of the code it holds (comprehensions, lambdas)."""
+    lines = {line for _, _, line in code.co_lines() if line is not None}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            lines |= lines_of(const)
+    return lines
 
 
-# NumPy's array methods and attributes that the array API standard (so CuPy's common ground
-# with NumPy, and array_api_strict) does not have, and what to write instead: {x} is the array,
-# {args} the call's arguments, {, args} them after a comma if there are any.
-XP_FORMS = {
-    **{name: f"xp.{name}({{x}}{{, args}})" for name in (
-        "sum", "mean", "max", "min", "prod", "std", "var", "any", "all", "argmax", "argmin", "clip", "round")},
-    "astype": "xp.astype({x}{, args})",
-    "reshape": "xp.reshape({x}, {shape}) (with copy=False where it must be a view of {x})",
-    "flatten": "xp.reshape({x}, (-1,))",
-    "ravel": "xp.reshape({x}, (-1,))",
-    "flat": "xp.reshape({x}, (-1,), copy=False)",
-    "copy": "xp.asarray({x}, copy=True)",
-    "dot": "{x} @ {args}",
-    "transpose": "xp.permute_dims({x}{, args}), or {x}.T for a matrix",
-    "item": "float({x})",
-}
-# NumPy's functions whose array-API name differs (np.exp is xp.exp).
-XP_NAMES = {"concatenate": "concat", "power": "pow", "absolute": "abs", "transpose": "permute_dims"}
+def frames(err):
+    return [traceback.FrameSummary(frame.f_code.co_filename, line, frame.f_code.co_name)
+            for frame, line in traceback.walk_tb(err.__traceback__)]
 
 
-def xp_hint(err, exercise, student):
-    """'write xp.sum(dout, axis=0), with xp = namespace(dout)' for a NumPy-only call that failed,
-    or '' when there is none to name."""
-    frame = student_frame(err, exercise) if err is not None else None
-    line = frame.line if frame and frame.line else ""
-    name = getattr(err, "name", None) if isinstance(err, AttributeError) else None
-    if name in XP_FORMS and (match := re.search(rf"\.{name}\b", line)):
-        x = receiver(line[:match.start()])
-        rest = line[match.end():]
-        args = inside(rest) if rest.startswith("(") else ""
-        shape = args if args.startswith("(") or not args else f"({args},)" if "," not in args else f"({args})"
-        form = (XP_FORMS[name].replace("{, args}", f", {args}" if args else "").replace("{args}", args)
-                .replace("{shape}", shape).replace("{x}", x))
-        # namespace() of the array itself, or of the first array an expression reads
-        arrays = re.findall(r"(?<![\"'\w.])([A-Za-z_][\w.]*)(?![\w.\[(\"'])", x)
-        return f"; write {form}, with xp = namespace({arrays[0] if arrays else x})"
-    numpy_call = r"\b(?:np|numpy)\.(\w+)\(([^,()]*)"
-    calls = re.findall(numpy_call, line) or re.findall(numpy_call, source_of(student))
-    if calls:
-        forms = listed(f"xp.{XP_NAMES.get(f, f)} for np.{f}" for f in dict.fromkeys(f for f, _ in calls))
-        return f"; write {forms}, with xp = namespace({calls[0][1].strip() or 'x'})"
-    return ""
+def student_index(err, exercise, student=None):
+    """The index in frames(err) of the last frame in the student's function (`student`; without
+    it, in the exercise's file), or None."""
+    code = getattr(student, "__code__", None)
+    if code is not None:
+        lines = lines_of(code)
+        found = [i for i, f in enumerate(frames(err)) if f.filename == code.co_filename and f.lineno in lines]
+    else:
+        parts = exercise.file.split("/")
+        found = [i for i, f in enumerate(frames(err)) if os.path.normpath(f.filename).split(os.sep)[-len(parts):] == parts]
+    return found[-1] if found else None
 
 
-def source_of(function):
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return ""
+def student_frame(err, exercise, student=None):
+    """The FrameSummary of the student's line that led to `err`: the last one inside their function."""
+    i = student_index(err, exercise, student)
+    return None if i is None else frames(err)[i]
 
 
-def receiver(text):
-    """The expression a method is called on, at the end of `text`: 'self.grads["b"]', '(a * b)'."""
-    i, depth = len(text), 0
-    while i > 0:
-        ch = text[i - 1]
-        if depth or ch in ")]":
-            depth += (ch in ")]") - (ch in "([")
-        elif not (ch.isalnum() or ch in "_."):
-            break
-        i -= 1
-    return text[i:]
+def helper_frame(err, exercise, student=None):
+    """The FrameSummary of the library's line where `err` was raised, when the student's line called
+    it (col2im's reshape, two calls down from Conv2d.backward), or None: the last frame after the
+    student's in the project's own files."""
+    i = student_index(err, exercise, student)
+    after = [f for f in frames(err)[i + 1:] if os.path.abspath(f.filename).startswith(PROJECT + os.sep)
+             and not {".venv", "site-packages"} & set(os.path.abspath(f.filename).split(os.sep))] if i is not None else []
+    return after[-1] if after else None
 
 
-def inside(text):
-    """What lies inside the brackets `text` starts with."""
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += (ch in "([") - (ch in ")]")
-        if depth == 0:
-            return text[1:i]
-    return text[1:]
+def at(frame):
+    """'nn/conv.py, line 40 (patches = xp.reshape(...))' of a FrameSummary."""
+    path = os.path.relpath(os.path.abspath(frame.filename), PROJECT)
+    path = frame.filename if path.startswith("..") else path
+    return f"{path}, line {frame.lineno}" + (f" ({frame.line.strip()})" if frame.line else "")
+
+
+def raised(err, exercise, student=None):
+    """'raised ValueError at nn/conv.py, line 202 (return outer(col2im(...))), in col2im at
+    nn/conv.py, line 60 (...): cannot reshape ...': the student's line, then the helper's."""
+    frame, helper = student_frame(err, exercise, student), helper_frame(err, exercise, student)
+    where = f" at {exercise.file}, line {frame.lineno}" + (f" ({frame.line.strip()})" if frame.line else "") \
+        if frame else ""
+    inside = f", in {helper.name} at {at(helper)}" if helper else ""
+    return f"raised {type(err).__name__}{where}{inside}: {err}"

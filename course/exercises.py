@@ -34,7 +34,8 @@ class Exercise:
     should give (computed independently, or by centred differences), and which inputs it
     changed. per_part: report the worst error of each part of a model ("encoder",
     "decoder", ...) rather than of each of its parameters. inputs_hint: what to do instead of
-    changing an input in place.
+    changing an input in place. steps: ((part, n), ...), the numbered step of its section that
+    gives each part, said of a wrong one; a model's in the order its backward computes them.
     """
 
     order: int
@@ -45,6 +46,7 @@ class Exercise:
     check: Callable
     per_part: bool = False
     inputs_hint: str = "compute a new array"
+    steps: tuple = ()
 
     @property
     def stub_message(self):
@@ -290,56 +292,59 @@ EXERCISES = (
     Exercise(
         order=1, file="nn/gradcheck.py", qualname="numerical_grad", section="Checking a gradient",
         teaches="the centred difference every other exercise is graded with",
-        check=check_numerical_grad,
+        check=check_numerical_grad, steps=(("grad", 2), ("grad(h=0.01)", 4), ("grad(h=0.001)", 4)),
         inputs_hint="nudge x and put each coordinate back: x must hold what it held when numerical_grad returns"),
     Exercise(
         order=2, file="nn/layers.py", qualname="Dense.backward", section="Dense",
         teaches="the chain rule through a matrix product",
-        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), (5, 4))),
+        check=layer_check(lambda rng: Dense(4, 3, rng, dtype=F64), (5, 4)), steps=(("dx", 5), ("dW", 3), ("db", 4))),
     Exercise(
         order=3, file="nn/layers.py", qualname="ReLU.backward", section="Activations",
         teaches="an elementwise derivative",
-        check=layer_check(lambda rng: ReLU(), (5, 4))),
+        check=layer_check(lambda rng: ReLU(), (5, 4)), steps=(("dx", 3),)),
     Exercise(
         order=4, file="nn/layers.py", qualname="Sigmoid.backward", section="Activations",
         teaches="a derivative in terms of the output",
-        check=layer_check(lambda rng: Sigmoid(), (5, 4))),
+        check=layer_check(lambda rng: Sigmoid(), (5, 4)), steps=(("dx", 4),)),
     Exercise(
         order=5, file="nn/layers.py", qualname="Tanh.backward", section="Activations",
         teaches="the same, for tanh",
-        check=layer_check(lambda rng: Tanh(), (5, 4))),
+        check=layer_check(lambda rng: Tanh(), (5, 4)), steps=(("dx", 5),)),
     Exercise(
         order=6, file="nn/losses.py", qualname="mse", section="Mean squared error",
         teaches="a loss and the 1/N of averaging over a batch",
-        check=check_mse),
+        check=check_mse, steps=(("L", 1), ("dx_hat", 1))),
     Exercise(
         order=7, file="nn/losses.py", qualname="bce", section="Binary cross-entropy from logits",
         teaches="why a loss takes logits: the sigmoid's derivative cancels",
-        check=check_bce),
+        check=check_bce, steps=(("L", 1), ("dlogits", 3))),
     Exercise(
         order=8, file="nn/losses.py", qualname="gaussian_kl", section="KL divergence to the standard normal",
         teaches="the VAE's prior term, in logvar",
-        check=check_gaussian_kl),
+        check=check_gaussian_kl, steps=(("KL", 1), ("dmu", 2), ("dlogvar", 3))),
     Exercise(
         order=9, file="nn/optim.py", qualname="Adam.update", section="Adam",
         teaches="Algorithm 1, bias corrections included",
-        check=check_adam),
+        check=check_adam, steps=(("p", 2), ("m", 1), ("v", 1))),
     Exercise(
         order=10, file="models/autoencoder.py", qualname="AutoEncoder.backward", section="The autoencoder",
         teaches="a whole model's backward, composed from its layers'",
-        check=check_autoencoder, per_part=True),
+        check=check_autoencoder, per_part=True, steps=(("decoder", 1), ("encoder", 3))),
     Exercise(
         order=11, file="models/vae.py", qualname="VAE.backward", section="The VAE and the reparameterisation trick",
         teaches="the reparameterisation gradient: two paths into mu and logvar",
-        check=check_vae, per_part=True),
+        check=check_vae, per_part=True,
+        steps=(("decoder", 4), ("dmu", 3), ("dlogvar", 2), ("mu", 5), ("logvar", 5), ("encoder", 5))),
     Exercise(
         order=12, file="nn/conv.py", qualname="Conv2d.backward", section="Convolution",
         teaches="a convolution's backward: one matrix product over patches, and col2im",
-        check=layer_check(lambda rng: Conv2d(2, 3, rng=rng, **CONV), (3, 2, 5, 3))),
+        check=layer_check(lambda rng: Conv2d(2, 3, rng=rng, **CONV), (3, 2, 5, 3)),
+        steps=(("dx", 6), ("dW", 4), ("db", 5))),
     Exercise(
         order=13, file="nn/conv.py", qualname="ConvTranspose2d.backward", section="Convolution",
         teaches="the adjoint's backward: a convolution of dout",
-        check=layer_check(lambda rng: ConvTranspose2d(3, 2, rng=rng, **CONV), (3, 3, 3, 2))),
+        check=layer_check(lambda rng: ConvTranspose2d(3, 2, rng=rng, **CONV), (3, 3, 3, 2)),
+        steps=(("dx", 11), ("dW", 10), ("db", 10))),
 )
 
 

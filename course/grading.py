@@ -22,6 +22,7 @@ runs the student's code in a process of its own and judges in one that never run
 
 import ast
 import contextlib
+import dataclasses
 import importlib
 import os
 import sys
@@ -32,9 +33,11 @@ import numpy as np
 from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE, rel_error
 
-from .diagnosis import as_float64, diagnoses, listed, student_frame, xp_hint
+from .diagnosis import as_float64, at, diagnoses, helper_frame, listed, student_frame, wrong_steps
 from .exercises import EXERCISES, Checked
+from .timing import TimedOut, limit_of, seconds, slow, time_limit
 from .workspace import REFERENCE, function_node
+from .xp_hints import xp_hint
 
 KEY = os.path.join(".key", "key.npz")  # a workspace's answer key, as numbers (course/key.py)
 JSON_VERSION = 1  # of the --json layout: bumped only if a course's autograder would have to change
@@ -186,23 +189,30 @@ class Result:
 @dataclass
 class Raised:
     """An exception, as plain data: its type's name, its message, and the line of the
-    student's file it came from (line: its number or None; text: that line)."""
+    student's function that led to it (line: its number or None; text: that line); helper:
+    where in the library's code that line called it was raised ("col2im at nn/conv.py, line 60
+    (...)"), or "" where it was raised in the student's line itself."""
 
     type: str
     message: str
     line: object = None
     text: str = ""
+    helper: str = ""
 
     @classmethod
-    def of(cls, err, exercise):
-        frame = student_frame(err, exercise)
-        return cls(type(err).__name__, str(err), frame and frame.lineno, (frame and frame.line or "").strip())
+    def of(cls, err, exercise, student=None):
+        frame, helper = student_frame(err, exercise, student), helper_frame(err, exercise, student)
+        return cls(type(err).__name__, str(err), frame and frame.lineno, (frame and frame.line or "").strip(),
+                   f"{helper.name} at {at(helper)}" if helper else "")
 
     def said(self, exercise):
-        """'raised ValueError at nn/layers.py, line 88 (dx = dout @ self.W): matmul: ...'"""
+        """'raised ValueError at nn/conv.py, line 202 (return outer(col2im(...))), in col2im at
+        nn/conv.py, line 60 (...): cannot reshape ...'"""
         where = "" if self.line is None else f" at {exercise.file}, line {self.line}" + (
             f" ({self.text})" if self.text else "")
-        return f"raised {self.type}{where}: {self.message}"
+        if self.type == TimedOut.__name__:
+            return f"timed out: still running after {self.message} s, the autograder's limit for it{where}"
+        return f"raised {self.type}{where}" + (f", in {self.helper}" if self.helper else "") + f": {self.message}"
 
     def is_stub(self, exercise):
         return self.type == "NotImplementedError" and self.message == exercise.stub_message
@@ -228,10 +238,15 @@ def run_check(exercise, backend, student):
     whatever is installed now. student: the function under test (for the xp hint)."""
     xp = get_backend(backend)
     hinted = backend != next(iter(BACKENDS))  # on NumPy a NumPy call is no mistake
+    limit = limit_of(exercise, ROOT)
     try:
-        checked = exercise.check(xp)
+        with time_limit(limit):
+            checked = exercise.check(xp)
+    except TimedOut as err:  # stopped where it was: said, and the next exercise graded
+        return None, Run({}, error=dataclasses.replace(Raised.of(err, exercise, student), message=f"{limit:g}"))
     except Exception as err:  # a student's code may fail in any way; say how, and go on
-        return None, Run({}, error=Raised.of(err, exercise), hint=xp_hint(err, exercise, student) if hinted else "")
+        return None, Run({}, error=Raised.of(err, exercise, student),
+                         hint=xp_hint(err, exercise, student) if hinted else "")
     foreign = {name: type(value).__module__.split(".")[0] for name, value in checked.got.items()
                if hasattr(value, "shape") and not lives_on(value, xp)}
     hint = xp_hint(None, exercise, student) if foreign and hinted else ""
@@ -247,6 +262,8 @@ def judge(exercise, run, reference, elsewhere_runs=(), root=None, recognise=None
     if run.error is not None:
         if run.error.is_stub(exercise):
             return Result(exercise, "not started", {}, "still the stub: it raises NotImplementedError")
+        if run.error.type == TimedOut.__name__:
+            return Result(exercise, "timed out", {}, run.error.said(exercise))
         return Result(exercise, "wrong", {}, run.error.said(exercise))
     every = every_error(run.got, reference.expected)
     parts = worst_per_part(every) if exercise.per_part else every
@@ -268,6 +285,8 @@ def judge(exercise, run, reference, elsewhere_runs=(), root=None, recognise=None
     checked = Checked(run.got, reference.expected, run.changed, reference.symbols, reference.parts)
     found = () if mistake or right else tuple(f'{message}: reread docs/derivations.md, "{exercise.section}"'
                                               for message in diagnoses(checked, errors))
+    if not (mistake or right) and (not found or not all(e >= TOLERANCE for e in parts.values())):
+        found += tuple(filter(None, [wrong_steps(exercise, parts, ROOT if root is None else root)]))  # right and wrong
     return Result(exercise, "wrong", shown, problem, mistake, found, parts)
 
 
@@ -327,14 +346,33 @@ def diagnose(exercise, got, root=None):
 
 def grade(exercises=EXERCISES):
     """Grade each of `exercises` with the reference version of all the others: [Result]. In a
-    workspace, against its key (course/key.py)."""
+    workspace, against its key (course/key.py). A correct backward is timed at a training step's
+    size too, and warned of where it is much slower than the reference (course/timing.py)."""
     students = [vars(owner)[name] for owner, name in map(owner_of, exercises)]  # what the modules define
     if in_workspace():  # no reference code there: its key's numbers, and the student's own functions
         from .key import from_key, read_key
 
-        return from_key(exercises, read_key(ROOT)[0])
+        recorded = read_key(ROOT)[0]
+        return [timed(r, lambda e: recorded[e.qualname].seconds, contextlib.nullcontext)
+                for r in from_key(exercises, recorded)]
     with references():  # the reference everywhere first...
-        return [grade_one(e, student) for e, student in zip(exercises, students)]  # ...then each student's
+        return [timed(grade_one(e, student), seconds, lambda: installed(e, student))  # ...then each student's
+                for e, student in zip(exercises, students)]
+
+
+def timed(result, reference_seconds, students):
+    """`result`, with a warning in its message where it is correct and its backward, timed at a
+    training step's size with the block `students()` in place, is much slower than
+    reference_seconds(exercise)."""
+    if result.status != "correct":
+        return result
+    exercise, limit = result.exercise, limit_of(result.exercise, ROOT)
+    reference = reference_seconds(exercise)
+    if not reference:
+        return result
+    with students():
+        took = seconds(exercise, limit)
+    return dataclasses.replace(result, message=slow(exercise, took, reference, limit))
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from lab.config import MODEL_KINDS
 from models.conv import ARCHS
 from nn.backend import get_backend, namespace, to_numpy
 
-from . import grading
+from . import grading, timing
 from .diagnosis import listed
 from .exercises import EXERCISES, Checked, find
 from .grading import KEY, BACKENDS, Result, compare, correct, installed, judge, owner_of, run_check
@@ -32,12 +32,14 @@ from .grading import KEY, BACKENDS, Result, compare, correct, installed, judge, 
 @dataclass
 class Recorded:
     """One exercise as the key holds it: expected {name: array}, symbols, parts (as a Checked
-    has them), and mistakes: [(name, hint, [{name: array} of each version])]."""
+    has them), mistakes: [(name, hint, [{name: array} of each version])], and seconds: the
+    reference's backward at a training step's size (course/timing.py), None where it has none."""
 
     expected: dict
     symbols: dict = field(default_factory=dict)
     parts: dict = field(default_factory=dict)
     mistakes: list = field(default_factory=list)
+    seconds: object = None
 
 
 def plain(value):
@@ -59,7 +61,7 @@ def write_key(out, exercises, needs):
             arrays |= {f"{q}/expected/{name}": np.asarray(to_numpy(v), dtype=np.float64)
                        for name, v in checked.expected.items()}
             entry = {"expected": list(checked.expected), "symbols": plain(checked.symbols), "parts": checked.parts,
-                     "mistakes": []}
+                     "mistakes": [], "seconds": timing.seconds(exercise)}
             source, filename = grading.reference_file(exercise)
             for i, mistake in enumerate(mistakes.of(exercise)):
                 versions = []
@@ -104,7 +106,7 @@ def read_key(root):
                                                 for v, names in enumerate(m["versions"])])
                         for i, m in enumerate(entry["mistakes"])]
             recorded[q] = Recorded({name: stored[f"{q}/expected/{name}"] for name in entry["expected"]},
-                                   entry["symbols"], entry["parts"], mistakes)
+                                   entry["symbols"], entry["parts"], mistakes, entry.get("seconds"))
     return recorded, meta["needs"]
 
 
@@ -163,6 +165,8 @@ def keyed(exercise, entry, result_of):
             stack.enter_context(installed(gradient_check, skipped_differences))
         for backend in BACKENDS:
             runs[backend] = run_check(exercise, backend, student)
+            if runs[backend][1].error and runs[backend][1].error.type == timing.TimedOut.__name__:
+                break  # its time is spent
     first = next(iter(BACKENDS))
     checked, run = runs[first]
     if exercise.stub_message in getattr(student, "__code__", compile("", "", "exec")).co_consts:  # not begun

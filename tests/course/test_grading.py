@@ -10,7 +10,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from apps.grade import scoreboard
 from course import grading
 from course import mistakes
 from course.exercises import EXERCISES, Exercise, find, layer_check
@@ -18,6 +17,7 @@ from course.mistakes import Mistake, with_mistake
 from nn import LeakyReLU, conv
 from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE
+from planted import graded
 
 LEAKY_RELU = Exercise(
     order=14, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
@@ -97,28 +97,6 @@ def test_compare_reads_device_arrays_only_through_to_numpy():
 # --- Answers planted here, as a student would write them -----------------------------------
 
 
-def planted(tmp_path, qualname, old, new, exercise=None):
-    """(exercise, its function with `old` replaced by `new`), compiled from a file of its own,
-    so that a traceback shows the planted lines."""
-    exercise = exercise or find(qualname)
-    source, _ = grading.reference_file(exercise)
-    path = tmp_path / exercise.file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert source.count(old) == 1, old  # a student's edit of the text, as typed
-    path.write_text(source.replace(old, new))
-    return exercise, grading.compiled(exercise, path.read_text(), str(path))
-
-
-def graded(tmp_path, qualname, old, new, exercise=None):
-    """The Result of the planted answer, graded with the reference everywhere else, and its scoreboard."""
-    exercise, student = planted(tmp_path, qualname, old, new, exercise)
-    with contextlib.ExitStack() as stack:
-        for e in EXERCISES:
-            stack.enter_context(grading.installed(e, grading.compiled(e, *grading.reference_file(e))))
-        result = grading.grade_one(exercise, student)
-    return result, scoreboard([result])
-
-
 def test_every_reference_is_correct_on_numpy_and_on_the_array_api_backend():
     assert [r.status for r in grading.grade()] == ["correct"] * len(EXERCISES)
     assert list(grading.BACKENDS) == ["numpy", "array_api_strict"]
@@ -191,7 +169,8 @@ def test_a_gradient_off_by_a_constant_factor_names_the_factor(tmp_path):
     result, printed = graded(tmp_path, "Dense.backward", 'self.grads["W"] = self.x.T @ dout',
                              'self.grads["W"] = 0.5 * (self.x.T @ dout)')
     assert result.status == "wrong" and result.mistake is None
-    assert result.diagnoses == ('dW is 0.5 times the right one: reread docs/derivations.md, "Dense"',), result
+    assert result.diagnoses == ('dW is 0.5 times the right one: reread docs/derivations.md, "Dense"',
+                                'dx, db right; dW wrong: step 3 (As a matrix product) of docs/derivations.md, "Dense"'), result
     assert "matches none" not in printed and result.diagnoses[0] in printed
 
 
@@ -200,7 +179,9 @@ def test_a_negated_output_says_which_has_the_wrong_sign(tmp_path):
                        "dlogvar = (1.0 - var) * (0.5 / divisor)")
     assert result.status == "wrong" and result.mistake is None and result.errors["dmu"] < TOLERANCE
     assert result.diagnoses == ('dlogvar has the wrong sign: reread docs/derivations.md, '
-                                '"KL divergence to the standard normal"',), result
+                                '"KL divergence to the standard normal"',
+                                'KL, dmu right; dlogvar wrong: step 3 (`dlogvar`) of docs/derivations.md, '
+                                '"KL divergence to the standard normal"'), result
 
 
 def test_a_transposed_gradient_is_said_to_be_the_transpose(tmp_path, monkeypatch):
@@ -208,7 +189,8 @@ def test_a_transposed_gradient_is_said_to_be_the_transpose(tmp_path, monkeypatch
     result, _ = graded(tmp_path, "Dense.backward", 'self.grads["W"] = self.x.T @ dout',
                        'self.grads["W"] = dout.T @ self.x')
     assert result.status == "wrong" and result.message == "dW has shape (3, 4), and should have (4, 3)"
-    assert result.diagnoses == ('dW is the transpose of the right one: reread docs/derivations.md, "Dense"',)
+    assert result.diagnoses == ('dW is the transpose of the right one: reread docs/derivations.md, "Dense"',
+                                'dx, db right; dW wrong: step 3 (As a matrix product) of docs/derivations.md, "Dense"')
 
 
 def test_a_vae_backward_that_never_calls_the_heads_backward_says_so(tmp_path):
@@ -218,7 +200,9 @@ def test_a_vae_backward_that_never_calls_the_heads_backward_says_so(tmp_path):
     assert result.status == "wrong" and result.message == "gradients missing: mu.W, mu.b, logvar.W, logvar.b"
     assert result.diagnoses == (
         "the heads' backward (self.mu_head.backward, self.logvar_head.backward) was never called: it is what fills "
-        'mu.W, mu.b, logvar.W, logvar.b: reread docs/derivations.md, "The VAE and the reparameterisation trick"',)
+        'mu.W, mu.b, logvar.W, logvar.b: reread docs/derivations.md, "The VAE and the reparameterisation trick"',
+        'decoder, dmu, dlogvar, encoder right; mu, logvar wrong: step 5 (The trunk) of docs/derivations.md, '
+        '"The VAE and the reparameterisation trick"')
     assert result.as_json()["message"] == "\n".join([result.message, *result.diagnoses])
     assert all(line in printed for line in result.diagnoses)
 
