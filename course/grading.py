@@ -6,12 +6,16 @@ and the exercise's check runs on each of BACKENDS: an answer is correct when, on
 worst relative error is below TOLERANCE and it changed none of its inputs, and on the
 array-API backend it runs and gives the same. A wrong answer is run against the
 exercise's classic mistakes, and one that gives the same result is named, with its hint;
-one that matches none is diagnosed from its gradients (course/diagnosis.py). An exception
-names the line of the student's code it came from.
+one that matches none is diagnosed from its gradients, and its parts right and wrong are
+named with the step of the derivation the wrong ones come from (course/diagnosis.py). An
+exception names the student's line that led to it, and the library's line where it was
+raised. Each check runs under the autograder's time limit for it, and a correct backward is
+timed at a training step's size against the reference (course/timing.py).
 
-The student's functions are the ones the workspace's modules define when imported; the
-reference ones are compiled from the workspace's .reference/ copies (in the project itself,
-from its own files, so that grading there says every exercise is correct).
+Here, in the teacher's project, the student's functions are the ones its modules define when
+imported and the reference ones are compiled from its own files (so that grading the project
+says every exercise is correct). A workspace has no reference code: it grades against the
+numbers of its key (course/key.py).
 
 Running an answer and judging it are two steps, so that they can happen in two processes:
 `run_check` runs a check and keeps only plain data (a Run: what the function gave, what it

@@ -34,7 +34,8 @@ from nn import Conv2d, ConvTranspose2d, Dense, Generator, ReLU, Sigmoid, Tanh
 from nn.backend import get_backend, to_backend
 
 TIME_LIMIT_S = 30.0  # where autograder/points.json cannot be read: its default
-SLOWER = 20  # a backward this many times slower than the reference is said to be slow
+SLOWER = 20  # a backward this many times slower than the reference is said to be slow...
+NOTICED_S = 10.0  # ...where it adds this many seconds to an epoch (an activation's microseconds do not)
 TRAINING_IMAGES = 60_000  # an epoch of `make vae`: Fashion-MNIST's training set
 
 
@@ -165,10 +166,10 @@ def duration(s):
 def slow(exercise, took, reference, limit=None):
     """The warning for a backward that took `took` seconds where the reference takes `reference`,
     or "" where it is not SLOWER times slower (or either is unknown)."""
-    if took is None or not reference or took < SLOWER * reference:
-        return ""
     step, config = STEPS[exercise.qualname], TrainConfig()
     steps = math.ceil(TRAINING_IMAGES / config.batch_size)
+    if took is None or not reference or took < SLOWER * reference or steps * took < NOTICED_S:
+        return ""
     more = "more than " if limit and took >= limit else ""
     return (f"correct, but slow: its backward takes {more}{duration(took)} on {step.what}, {took / reference:.0f} "
             f"times the reference's {duration(reference)}; an epoch of {step.command} ({steps} steps) would spend "

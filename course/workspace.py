@@ -156,7 +156,7 @@ def without_answer_blocks(text, name=DERIVATIONS):
     return "".join(out)
 
 
-TEACHERS = (os.path.join("course", "mistakes.py"),)  # answer text by design: never in a workspace
+TEACHERS = tuple(os.path.join("course", f) for f in ("mistakes.py", "prose_answers.py"))  # answer text by design: never in a workspace
 NEEDED = tuple(folder + os.sep for folder in ("nn", "models", "lab", "docs"))  # never left out: reworded instead
 
 
@@ -256,8 +256,10 @@ def normalised(text):
 def answer_fragments(sources, exercises):
     """{normalised fragment: the exercise it answers}: each statement of each exercise's body in
     `sources` ({file: the reference's text}) and each value it computes, those that say
-    nothing (answer_like) aside."""
-    fragments = {}
+    nothing (answer_like) aside; and its answers as prose writes them (course/prose_answers.py)."""
+    from .prose_answers import PROSE  # the teacher's side: answer text
+
+    fragments = {normalised(text): e.qualname for e in exercises for text in PROSE.get(e.qualname, ())}
     for exercise in exercises:
         node = function_node(ast.parse(sources[exercise.file]), exercise.qualname)
         body = node.body[1:] if ast.get_docstring(node) is not None else node.body

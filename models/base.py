@@ -153,9 +153,10 @@ class Reconstruction:
 
     logits: (N, D) from the decoder's last Dense.  x_hat = sigmoid(logits), images in [0, 1]
     (or x_hat = logits when `linear`, as PCA's reconstructions are unbounded too).
-    "mse": recon = 1/N sum (x_hat - x)**2, and dlogits = dx_hat * x_hat * (1 - x_hat).
-    "bce": recon = BCE from the logits directly, and dlogits = (x_hat - x) / N: the
-    sigmoid's derivative cancels against the log's, which is why BCE is computed from logits.
+    "mse": recon = 1/N sum (x_hat - x)**2, and dlogits is mse's gradient taken back through
+    Sigmoid.backward. "bce": recon = BCE from the logits directly, and dlogits is bce's own
+    gradient: the sigmoid's derivative cancels against the log's, which is why BCE is computed
+    from logits (docs/derivations.md, "Binary cross-entropy from logits").
     """
 
     def __init__(self, loss="mse", linear=False):

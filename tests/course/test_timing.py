@@ -55,3 +55,9 @@ def test_the_reference_is_not_warned_of():
     (result,) = grading.grade([find("Conv2d.backward")])
     assert result.status == "correct" and result.message == "", result
     assert 0 < timing.seconds(find("Conv2d.backward")) < 5
+
+
+def test_a_slower_backward_that_costs_an_epoch_seconds_only_is_not_warned_of():
+    relu = find("ReLU.backward")
+    assert timing.slow(relu, 100 * 1e-5, 1e-5) == ""  # 100 times slower, 0.5 s an epoch
+    assert timing.slow(relu, 100 * 1e-3, 1e-3).startswith("correct, but slow")  # 47 s an epoch
