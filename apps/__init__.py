@@ -7,7 +7,7 @@ that lacks the project's requirements can still say how to set them up (`require
 import os
 import sys
 
-PROJECT_PACKAGES = ("apps", "studies", "course", "lab", "models", "nn")
+PROJECT_PACKAGES = ("apps", "studies", "course", "lab", "explorer", "models", "nn")
 
 
 def requirements_missing(err, script):

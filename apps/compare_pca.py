@@ -22,7 +22,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=bounded(int, 1),
                    help=f"per trained model (default: {d.epochs}; {DATASET_DEFAULTS['digits']['epochs']} on digits)")
     p.add_argument("--no-explorer", action="store_true",
-                   help="write no explorer_<model>.html (pages that run each autoencoder, lab/explorer.py)")
+                   help="write no explorer_<model>.html (pages that run each autoencoder, explorer/page.py)")
     args = p.parse_args(argv)
     config = default_config(args.dataset or d.dataset, vars(args), backend=backend_name_from(args.backend))
     out = args.out or default_out(p.prog)

@@ -9,7 +9,7 @@ import sys
 
 from lab.cli import backend_name_from, bounded, default_out, int_list, run_main
 from nn.backend import BACKEND_NAMES
-from studies.separation import SeparationConfig, results_table, study, study_config
+from studies.separation import SeparationConfig, separation_table, study, study_config
 
 
 def main(argv=None):
@@ -34,7 +34,7 @@ def main(argv=None):
         config = study_config(args.quick, backend=backend_name_from(args.backend), **given)
         results = study(config, out)
         print()
-        print(results_table(results["runs"]))
+        print(separation_table(results["runs"]))
         print(f"results.json, table.md, planes.png and traversals.png in {out}")
 
     return run_main(p, body)

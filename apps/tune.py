@@ -10,7 +10,7 @@ import sys
 from lab.cli import backend_name_from, bounded, default_out, int_list, run_main
 from lab.data import DATASETS
 from nn.backend import BACKEND_NAMES
-from studies.tuning import TuneConfig, results_table, tune, tune_config
+from studies.tuning import TuneConfig, tuning_table, tune, tune_config
 
 
 def main(argv=None):
@@ -40,7 +40,7 @@ def main(argv=None):
     def body():
         results = tune(tune_config(args.quick, backend=backend_name_from(args.backend), **given), out)
         print()
-        print(results_table(results))
+        print(tuning_table(results))
         print(f"results.json, table.md, history.png and importance.png in {out}; the study in {results['storage']}")
 
     return run_main(p, body)

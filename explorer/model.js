@@ -1,11 +1,11 @@
 // The encoder and the decoder of models/ in plain JavaScript, one image or one code at a time, from the
-// weights lab/explorer.py embeds: explorer_page.js runs them, and the tests load this file alone in node.
+// weights explorer/page.py embeds: page.js runs them, and the tests load this file alone in node.
 //
 // Read beside nn/layers.py, nn/conv.py and models/: the same layers, names and formulas (forward only).
 // A batch x: (N, D) there is one vector x: (D,) here, so `x @ W` is a loop over W's rows; an image
 // (C, H, W) is its numbers in row-major order, and each convolution is the loop of its docstring's
 // formula rather than im2col's matrix product. Numbers are float64 here, the weights the model's own:
-// float32, or rounded to float16 where lab/explorer.py says the page would be too large otherwise.
+// float32, or rounded to float16 where explorer/page.py says the page would be too large otherwise.
 "use strict";
 
 function bytesOf(base64) {  // base64 text -> Uint8Array
@@ -125,7 +125,7 @@ class Sequential {  // layers applied in order
   forward(x) { return this.layers.reduce((v, layer) => layer.forward(v), x); }
 }
 
-// One builder per layer type of lab/explorer.py's `layer_record`; `numbers` reads an embedded weight array.
+// One builder per layer type of explorer/page.py's `layer_record`; `numbers` reads an embedded weight array.
 const LAYERS = {
   Dense: (r, numbers) => new Dense(r, numbers(r.W), numbers(r.b)),
   Conv2d: (r, numbers) => new Conv2d(r, numbers(r.W), numbers(r.b)),
@@ -138,7 +138,7 @@ const LAYERS = {
 };
 
 function loadModel(M) {
-  // The model of the page's JSON (lab/explorer.py, `page_data`): models/vae.py's or models/autoencoder.py's
+  // The model of the page's JSON (explorer/page.py, `page_data`): models/vae.py's or models/autoencoder.py's
   // encode, decode and loss terms, for one image x: (D,) in [0, 1] or one code z: (J,).
   const build = (r) => LAYERS[r.type](r, (base64) => numbersOf(base64, M.weights));
   const encoder = new Sequential(M.encoder.map(build)), decoder = new Sequential(M.decoder.map(build));

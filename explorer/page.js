@@ -1,4 +1,4 @@
-// The page of lab/explorer.html around explorer_model.js: an image, picked among the embedded test images or
+// The page of explorer/page.html around model.js: an image, picked among the embedded test images or
 // drawn, its code from the encoder (a VAE's q(z|x): mu and std), the reparameterisation z = mu + std * eps,
 // and the decoder at any code: under the pointer on the plane of a 2-D code, or a slider per dimension.
 "use strict";

@@ -1,5 +1,7 @@
 """explorer.html: one self-contained page that runs a VAE's or an autoencoder's encoder and decoder.
 
+`page_text` makes the page; lab/plots.write_explorer writes it beside a run's figures.
+
 Pick one of the test images embedded in the page, or draw one, and see its code: a VAE's q(z|x),
 mu and std, as ellipses at 1 and 2 std on the plane of a 2-D code or as bars beside the prior's
 for a larger one; a draw of eps ~ N(0, I), z = mu + std * eps, decoded beside the reconstruction
@@ -8,8 +10,8 @@ code: under the pointer on the plane (the test set's codes coloured by class), o
 per dimension, ordered by KL (the autoencoder's, having none, by variance).
 
 The model runs in the page, in plain JavaScript, from its own weights embedded as little-endian
-base64 (lab/explorer.html, filled in here; lab/explorer_model.js, the layers of nn/ read beside
-them, which the tests load alone in node; lab/explorer_page.js, the page). The weights are float32
+base64 (explorer/page.html, filled in here; explorer/model.js, the layers of nn/ read beside
+them, which the tests load alone in node; explorer/page.js, the page). The weights are float32
 when they take at most F32_ROOM of base64, else rounded to float16: the lab's VAE (0.8 M weights)
 is float16, the conv VAE (0.09 M) float32. The test images (uint8) fill what the rest leaves of
 PAGE_BUDGET, spread over the codes (`covering_subset`). No network, no framework, no server.
@@ -21,6 +23,7 @@ import json
 import os
 import re
 
+import matplotlib
 import numpy as np
 
 from models import VAE, AutoEncoder
@@ -28,16 +31,14 @@ from models.conv import AsImages
 from nn import Conv2d, ConvTranspose2d, Dense, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh
 from nn.backend import namespace, to_backend, to_numpy
 
-from . import plots
-from .files import atomic_write
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEMPLATE = os.path.join(HERE, "explorer.html")
-SCRIPTS = {"model_script": "explorer_model.js", "page_script": "explorer_page.js"}  # template field: file
+TEMPLATE = os.path.join(HERE, "page.html")
+SCRIPTS = {"model_script": "model.js", "page_script": "page.js"}  # template field: file
+TAB10 = matplotlib.colormaps["tab10"]  # the classes' colours, as in the run's figures (lab/plots.py)
 SQUARE = ((-4.0, 4.0), (-4.0, 4.0))  # (z1 range, z2 range): the plane of the lab's figures, manifold.png
 PAGE_BUDGET = 2_900_000  # bytes: the test images fill what the weights and the codes leave (under 3 MB)
 F32_ROOM = 1_500_000  # bytes of base64 the weights may take as float32 (281 k weights); more: float16
-JS_LAYERS = (Dense, Conv2d, ConvTranspose2d, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh)  # explorer_model.js's LAYERS
+JS_LAYERS = (Dense, Conv2d, ConvTranspose2d, Reshape, ReLU, LeakyReLU, Sigmoid, Tanh)  # model.js's LAYERS
 
 
 def base64_of(a, dtype):
@@ -46,7 +47,7 @@ def base64_of(a, dtype):
 
 
 def page_type(layer):
-    """The name of `layer`'s class in explorer_model.js; None where it has none. AsImages with no
+    """The name of `layer`'s class in model.js; None where it has none. AsImages with no
     condition is a Reshape there: rows to (1, H, W) images, the same numbers in the same order."""
     if isinstance(layer, AsImages):
         return "Reshape" if layer.condition_dim == 0 else None
@@ -54,7 +55,7 @@ def page_type(layer):
 
 
 def layer_record(layer, x_shape, y_shape, dtype):
-    """What explorer_model.js builds `layer` from, its weights as base64 of dtype.
+    """What model.js builds `layer` from, its weights as base64 of dtype.
     x_shape, y_shape: one example's input and output shapes (a convolution's (C, H, W))."""
     record = {"type": page_type(layer), **{k: base64_of(v, dtype) for k, v in layer.params.items()}}
     if record["type"] == "Reshape":
@@ -155,7 +156,7 @@ def matplotlib_hex(rgba):
 
 
 def render(data_json, fields):
-    """The page: lab/explorer.html with its {{field}}s filled, in one pass (a field's text is never read again)."""
+    """The page: explorer/page.html with its {{field}}s filled, in one pass (a field's text is never read again)."""
     def read(name):
         with open(os.path.join(HERE, name), encoding="utf-8") as f:
             return f.read()
@@ -165,20 +166,15 @@ def render(data_json, fields):
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], read(TEMPLATE))
 
 
-def write_explorer(path, model, data, z, *, name, epochs, test_loss, loss_label="test loss", square=SQUARE,
-                   square_label="[-4, 4]² of manifold.png", log=print):
-    """Write the explorer page of `model` (a VAE or an AutoEncoder) to `path`; returns path, or None
-    (and logs one line why) when the page cannot show it (`why_no_page`).
+def page_text(model, data, z, *, name, epochs, test_loss, loss_label="test loss", square=SQUARE,
+              square_label="[-4, 4]² of manifold.png"):
+    """The explorer page of `model` (a VAE or an AutoEncoder for which `why_no_page` has no reason), as text.
 
     z: (n, J) NumPy, the codes of data's test images (the VAE's: mu), already computed by the caller.
     name, epochs, test_loss (per image; None if not measured), loss_label: what the page's heading says.
     square: ((z1 lo, hi), (z2 lo, hi)), for a 2-D code the square of the run's figures, in its own codes.
     """
     z = np.asarray(z, dtype=np.float64)
-    reason = why_no_page(model)
-    if reason:
-        log(reason)
-        return None
     n, J = z.shape
     dtype = "<f4" if sum(int(np.prod(p.shape)) for p in model.params.values()) * 16 / 3 <= F32_ROOM else "<f2"
     layers, sizes = networks(model, dtype)
@@ -196,7 +192,7 @@ def write_explorer(path, model, data, z, *, name, epochs, test_loss, loss_label=
     }
     data_json = {
         "name": name, "dataset": data.name, "epochs": epochs, "image_shape": list(data.image_shape),
-        "class_names": list(data.class_names), "colours": [matplotlib_hex(plots.TAB10(y % 10))
+        "class_names": list(data.class_names), "colours": [matplotlib_hex(TAB10(y % 10))
                                                            for y in range(len(data.class_names))],
         "latent_dim": J, "loss": model.recon_loss.loss, "beta": getattr(model, "beta", None),
         "output": output, "weights": dtype, **layers,
@@ -215,7 +211,4 @@ def write_explorer(path, model, data, z, *, name, epochs, test_loss, loss_label=
 
     # The images get what the rest leaves of the budget: each its base64 (4 bytes for 3) and its index.
     room = PAGE_BUDGET - len(page(np.arange(0)).encode())
-    text = page(covering_subset(z[:, order[:2]], max(0, int(room / (4 * D / 3 + 7)))))
-    with atomic_write(path) as f:  # bytes: the page is UTF-8 whatever the locale
-        f.write(text.encode("utf-8"))
-    return path
+    return page(covering_subset(z[:, order[:2]], max(0, int(room / (4 * D / 3 + 7)))))

@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from explorer.page import page_text, why_no_page
+
 from .files import atomic_write
 
 # Figures are matplotlib.figure.Figure objects, not pyplot's: they need no display and no
@@ -245,3 +247,15 @@ def save_manifold(images, image_shape, path, extent=(-4.0, 4.0), title="Decoded 
     fig, ax = image_figure((n * image_shape[0], n * image_shape[1]))
     with figure_saved_to(path, fig):
         draw_manifold(ax, images, image_shape, extent, title)
+
+
+def write_explorer(path, model, data, z, log=print, **about):
+    """explorer.html of `model` (explorer/page.py) to `path`, atomically; returns path, or None (and logs
+    one line why) where the page cannot show the model. z: (n, J) its test codes; about: page_text's."""
+    reason = why_no_page(model)
+    if reason:
+        log(reason)
+        return None
+    with atomic_write(path) as f:  # bytes: the page is UTF-8 whatever the locale
+        f.write(page_text(model, data, z, **about).encode("utf-8"))
+    return path

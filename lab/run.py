@@ -27,7 +27,6 @@ from .cli import (RunFailed, Stopped, StopRequest, UsageError, add_common_flags,
                   default_out, int_list, prepare_out, progress_wanted, run_main)
 from .config import TrainConfig, build_model, config_from, describe, model_kind
 from .data import DataError, load_dataset
-from .explorer import write_explorer
 from .files import CheckpointError, load_npz, save_npz, write_json
 from .train import EpochProgress, NonFiniteLoss, apply_in_batches, evaluate, fit
 
@@ -58,7 +57,7 @@ def build_parser(prog, description, add_flags=None):
     p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
                                                         "output always starts at the mean training image")
     p.add_argument("--no-explorer", action="store_true",
-                   help="write no explorer.html (the page that runs the model's encoder and decoder, lab/explorer.py)")
+                   help="write no explorer.html (the page that runs the model's encoder and decoder, explorer/page.py)")
     if add_flags:
         add_flags(p, d)
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint.npz")
@@ -244,7 +243,7 @@ def add_metrics(out, **entries):
 
 def write_figures(model, data, history, config, out, name, explorer=True):
     """The figures every autoencoder shows: loss curve, reconstructions, codes, and (2-D code) the latent
-    plane; and, if `explorer`, explorer.html, the page that runs the model's encoder and decoder (lab/explorer.py)."""
+    plane; and, if `explorer`, explorer.html, the page that runs the model's encoder and decoder (explorer/page.py)."""
     xp = get_backend(config.backend)
     x_test = to_backend(data.x_test, xp)
     where = lambda f: os.path.join(out, f)  # noqa: E731
@@ -261,7 +260,7 @@ def write_figures(model, data, history, config, out, name, explorer=True):
                               title=f"{name}: test set in latent space")
     if explorer:  # from the codes just computed
         last = history[-1] if history else {}
-        write_explorer(where("explorer.html"), model, data, z, name=name, epochs=last.get("epoch", 0),
+        plots.write_explorer(where("explorer.html"), model, data, z, name=name, epochs=last.get("epoch", 0),
                        test_loss=last.get("test_loss"))
 
     if config.latent_dim == 2:

@@ -51,9 +51,8 @@ from nn.backend import get_backend, to_backend, to_numpy
 from lab.cli import UsageError, prepare_out, print_now
 from lab.config import LAB, build_model, config_from, lab_config
 from lab.data import load_dataset
-from lab.explorer import write_explorer
 from lab.files import write_json, write_text
-from lab.plots import latent_grid
+from lab.plots import latent_grid, write_explorer
 from lab.train import apply_in_batches, fit
 from .figures import save_embeddings, save_image_rows, save_manifolds
 from .measures import (code_fill, decoder_jacobian, fit_pca, fraction_inside, knn_accuracy, line_between,
@@ -269,7 +268,7 @@ def measure(fitted, reference, data):
 
 def compare(config, out, log=print_now, show_progress=False, explorer=True):
     """Fit the four methods, measure them, write results.json, results.md and the figures to `out`;
-    if `explorer`, also explorer_<key>.html for each autoencoder (lab/explorer.py)."""
+    if `explorer`, also explorer_<key>.html for each autoencoder (explorer/page.py)."""
     start = time.perf_counter()
     xp = get_backend(config.backend)
     data = load_dataset(config.dataset, config.data_dir)

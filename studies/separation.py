@@ -160,7 +160,7 @@ def summary(runs):
                     for k in keys if rs[0][k] is not None} for group, rs in table.items()}
 
 
-def results_table(runs):
+def separation_table(runs):
     """The README's table: each measure's mean +- sd over seeds, MNIST beside FashionMNIST."""
     rows = ["| code | dataset | 5-NN accuracy | silhouette | fill (2-D) | active units | recon | KL |",
             "|---|---|---|---|---|---|---|---|"]
@@ -200,7 +200,7 @@ def study(config, out, log=print):
     results = dict(config=dataclasses.asdict(config), pixels_knn=pixels, runs=runs,
                    summary={f"{d} latent {k}": m for (d, k), m in summary(runs).items()})
     write_json(out / "results.json", results)
-    write_text(out / "table.md", results_table(runs))
+    write_text(out / "table.md", separation_table(runs))
     save_figures(figures, config, out)
     return results
 

@@ -229,7 +229,7 @@ def spread(scores, key):
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def results_table(results):
+def tuning_table(results):
     """The README's table: the lab's defaults beside the best trial's settings, on the test set."""
     k = results["config"]["bound_k"]
     rows = [f"| settings | test loss | recon | KL | L_{k} (nats) |", "|---|---|---|---|---|"]
@@ -292,7 +292,7 @@ def tune(config, out, log=print):
         log(f"{name} settings on the whole training set, tested:")
         results[name] = dict(params=params, test=test_scores(params, data, config, log))
     write_json(out / "results.json", results)
-    write_text(out / "table.md", results_table(results))
+    write_text(out / "table.md", tuning_table(results))
     return results
 
 

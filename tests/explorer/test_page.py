@@ -1,5 +1,5 @@
-"""explorer.html (lab/explorer.py, explorer_model.js, explorer_page.js): the page's encoder, decoder and loss
-terms against NumPy's, in node, which loads explorer_model.js alone; the page in a real browser (headless
+"""explorer.html (explorer/page.py, model.js, page.js): the page's encoder, decoder and loss
+terms against NumPy's, in node, which loads model.js alone; the page in a real browser (headless
 Chromium, from file://): the ellipses of q(z|x) where NumPy's mu and std say, a slider's decoding and a drawn
 image's code NumPy's; and what is written when: the flags, any latent size, the size of the lab's pages."""
 
@@ -16,8 +16,9 @@ import pytest
 from matplotlib import image as mpimage
 
 from apps import train_ae, train_vae
-from lab import explorer
+from explorer import page as explorer_page
 from lab.data import Dataset, load_dataset
+from lab.plots import write_explorer
 from models import VAE, AutoEncoder
 from models.cvae import ConditionalVAE
 from nn import Generator, gaussian_kl
@@ -29,7 +30,7 @@ BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-c
 DEBIAN_BROWSERS = ("/usr/lib/chromium/chromium-headless-shell", "/usr/lib/chromium/chromium")
 DIGITS_FLAGS = ["--dataset", "digits", "--hidden", "32", "--epochs", "1", "--no-progress"]
 HARNESS = r"""
-// Load the page's explorer_model.js alone (no document, no window) with the page's data, as the tests need it:
+// Load the page's model.js alone (no document, no window) with the page's data, as the tests need it:
 // encode at every embedded image, its loss terms at the first 20, decode at the codes given.
 const fs = require("fs"), vm = require("vm");
 const [page, codes] = process.argv.slice(2);
@@ -102,7 +103,7 @@ def page_of(kind, data, path):
     """(model, the page's path) for an untrained model of `kind`."""
     model = MODELS[kind](data)
     z = to_numpy(model.code(data.x_test * np.float32(data.scale)))
-    assert explorer.write_explorer(path, model, data, z, name=kind, epochs=0, test_loss=None, log=print) == path
+    assert write_explorer(path, model, data, z, name=kind, epochs=0, test_loss=None, log=print) == path
     return model, path
 
 
@@ -184,7 +185,7 @@ def test_the_lab_sized_pages_are_under_3_mb_and_their_encoders_numpys(arch, tmp_
     z = numpy_encode(model, data.x_test * np.float32(data.scale))["mu"]
     path = str(tmp_path / "explorer.html")
     start = time.perf_counter()
-    explorer.write_explorer(path, model, data, z, name="VAE", epochs=20, test_loss=28.0)
+    write_explorer(path, model, data, z, name="VAE", epochs=20, test_loss=28.0)
     seconds = time.perf_counter() - start
     size, page = os.path.getsize(path), embedded(path)
     shown = len(page["images"]["index"])
@@ -318,7 +319,7 @@ def test_the_page_needs_no_network(digits, tmp_path):
     _, path = page_of("vae", digits, str(tmp_path / "explorer.html"))
     text = open(path, encoding="utf-8").read()
     assert not re.search(r"https?://|//cdn|\bsrc\s*=|<link|\bimport\s*\(|fetch\(", text)
-    assert len(re.findall(r"<script", text)) == 3  # the data, explorer_model.js and explorer_page.js, all inline
+    assert len(re.findall(r"<script", text)) == 3  # the data, model.js and page.js, all inline
 
 
 def test_the_sliders_go_by_kl_largest_first_and_an_autoencoders_by_variance(digits, tmp_path):
@@ -327,23 +328,23 @@ def test_the_sliders_go_by_kl_largest_first_and_an_autoencoders_by_variance(digi
     model.logvar_head.params["W"][:, 1] *= 0  # dimension 1: std 1 and mu the smallest: the least
     model.mu_head.params["W"][:, 1] *= 0.01
     z = numpy_encode(model, digits.x_test * np.float32(digits.scale))["mu"]
-    order, kl, extent = explorer.code_statistics(model, digits, z)
+    order, kl, extent = explorer_page.code_statistics(model, digits, z)
     assert order[0] == 3 and order[-1] == 1 and np.all(np.diff(kl[order]) <= 0)
     assert np.all(extent[:, 0] <= -4) and np.all(extent[:, 1] >= 4)  # at least the prior's [-4, 4]
     ae_z = np.random.default_rng(0).normal(size=z.shape) * [1, 2, 3, 0.5, 4]
-    order, kl, _ = explorer.code_statistics(MODELS["ae"](digits), digits, ae_z)
+    order, kl, _ = explorer_page.code_statistics(MODELS["ae"](digits), digits, ae_z)
     assert kl is None and order.tolist() == [4, 2, 1, 0, 3]
 
 
 def test_the_covering_subset_keeps_at_most_m_codes_spread_over_all_of_them():
     z = np.random.default_rng(0).uniform(-3, 3, (10000, 2))
     z = z[np.argsort(z[:, 0])]  # in order, as a test set sorted by class might be: its first m lie at one side
-    chosen = explorer.covering_subset(z, 150)
+    chosen = explorer_page.covering_subset(z, 150)
     assert 100 <= len(chosen) <= 150 and np.all(np.diff(chosen) > 0)
     gaps = np.linalg.norm(z[:, None, :] - z[chosen][None, :, :], axis=2).min(axis=1)
     assert gaps.max() < 1.0  # within two cells of a 12 x 12 grid over a side of 6
-    np.testing.assert_array_equal(explorer.covering_subset(z[:20], 150), np.arange(20))  # all, when they fit
-    assert len(np.unique(explorer.covering_subset(z[:, :1], 150) // 1000)) == 10  # one column: spread along it
+    np.testing.assert_array_equal(explorer_page.covering_subset(z[:20], 150), np.arange(20))  # all, when they fit
+    assert len(np.unique(explorer_page.covering_subset(z[:, :1], 150) // 1000)) == 10  # one column: spread along it
 
 
 def exit_status(main, argv):
@@ -370,7 +371,7 @@ def test_a_training_run_writes_explorer_html_for_any_code_and_no_explorer_writes
 def test_a_model_the_page_cannot_show_writes_no_page_and_says_why_in_one_line(digits, tmp_path):
     model = ConditionalVAE(digits.input_dim, 10, (32,), 2, rng=Generator(0))
     lines = []
-    assert explorer.write_explorer(str(tmp_path / "explorer.html"), model, digits, np.zeros((len(digits.x_test), 2)),
+    assert write_explorer(str(tmp_path / "explorer.html"), model, digits, np.zeros((len(digits.x_test), 2)),
                                    name="CVAE", epochs=0, test_loss=None, log=lines.append) is None
     assert lines == ["no explorer.html: the page shows a VAE or an autoencoder, not a ConditionalVAE"]
     assert not (tmp_path / "explorer.html").exists()
@@ -396,7 +397,7 @@ def test_the_weights_come_to_the_host_by_to_numpy_on_the_gpu_standin(gpu_standin
     xp = get_backend("cupy")
     model = VAE(digits.input_dim, (32,), 2, x_mean=digits.mean_image, rng=Generator(0, xp))
     z = to_numpy(model.code(to_backend(digits.x_test * np.float32(digits.scale), xp)))
-    explorer.write_explorer(str(tmp_path / "explorer.html"), model, digits, z, name="VAE", epochs=0, test_loss=None)
+    write_explorer(str(tmp_path / "explorer.html"), model, digits, z, name="VAE", epochs=0, test_loss=None)
     page = embedded(tmp_path / "explorer.html")
     W = np.frombuffer(base64.b64decode(page["encoder"][0]["W"]), "<f4").reshape(digits.input_dim, 32)
     np.testing.assert_array_equal(W, to_numpy(model.encoder.layers[0].params["W"]))
