@@ -9,7 +9,8 @@ From the exercise's record: which parts are right and which wrong, and the step 
 guided derivation the wrong ones come from (`wrong_steps`).
 
 From the code: the student's line that led to an exception, and the library's line after it
-where it was raised (`raised`). The `xp` form of a NumPy-only call is course/xp_hints.py's.
+where it was raised (`student_frame`, `helper_frame`; grading.Raised says them). The `xp`
+form of a NumPy-only call is course/xp_hints.py's.
 """
 
 import os
@@ -198,6 +199,7 @@ def wrong_steps(exercise, parts, root="."):
 # --- From the code ------------------------------------------------------------------------
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the library's files are
+INSTALLED = {".venv", "site-packages", "dist-packages"}  # folders of packages installed there: not the library
 
 
 def lines_of(code):
@@ -223,7 +225,8 @@ def student_index(err, exercise, student=None):
         found = [i for i, f in enumerate(frames(err)) if f.filename == code.co_filename and f.lineno in lines]
     else:
         parts = exercise.file.split("/")
-        found = [i for i, f in enumerate(frames(err)) if os.path.normpath(f.filename).split(os.sep)[-len(parts):] == parts]
+        found = [i for i, f in enumerate(frames(err))
+                 if os.path.normpath(f.filename).split(os.sep)[-len(parts):] == parts]
     return found[-1] if found else None
 
 
@@ -238,8 +241,10 @@ def helper_frame(err, exercise, student=None):
     it (col2im's reshape, two calls down from Conv2d.backward), or None: the last frame after the
     student's in the project's own files."""
     i = student_index(err, exercise, student)
+    if i is None:
+        return None
     after = [f for f in frames(err)[i + 1:] if os.path.abspath(f.filename).startswith(PROJECT + os.sep)
-             and not {".venv", "site-packages"} & set(os.path.abspath(f.filename).split(os.sep))] if i is not None else []
+             and not INSTALLED & set(os.path.abspath(f.filename).split(os.sep))]
     return after[-1] if after else None
 
 
@@ -249,12 +254,3 @@ def at(frame):
     path = frame.filename if path.startswith("..") else path
     return f"{path}, line {frame.lineno}" + (f" ({frame.line.strip()})" if frame.line else "")
 
-
-def raised(err, exercise, student=None):
-    """'raised ValueError at nn/conv.py, line 202 (return outer(col2im(...))), in col2im at
-    nn/conv.py, line 60 (...): cannot reshape ...': the student's line, then the helper's."""
-    frame, helper = student_frame(err, exercise, student), helper_frame(err, exercise, student)
-    where = f" at {exercise.file}, line {frame.lineno}" + (f" ({frame.line.strip()})" if frame.line else "") \
-        if frame else ""
-    inside = f", in {helper.name} at {at(helper)}" if helper else ""
-    return f"raised {type(err).__name__}{where}{inside}: {err}"

@@ -215,7 +215,8 @@ class Raised:
         where = "" if self.line is None else f" at {exercise.file}, line {self.line}" + (
             f" ({self.text})" if self.text else "")
         if self.type == TimedOut.__name__:
-            return f"timed out: still running after {self.message} s, the autograder's limit for it{where}"
+            return f"timed out: still running after {self.message} s, the autograder's limit for it" + (
+                f"; it was{where}" if where else "")
         return f"raised {self.type}{where}" + (f", in {self.helper}" if self.helper else "") + f": {self.message}"
 
     def is_stub(self, exercise):

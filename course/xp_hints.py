@@ -111,8 +111,8 @@ def first_array(call, namespaces):
     """The first name (or attribute, self.x) a call reads: what to ask namespace() of."""
     for arg in (*call.args, *(k.value for k in call.keywords)):
         for node in ast.walk(arg):
-            if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id in namespaces) \
-                    or isinstance(node, ast.Name) and node.id not in namespaces:
+            if isinstance(node, ast.Name) and node.id not in namespaces or isinstance(node, ast.Attribute) \
+                    and not (isinstance(node.value, ast.Name) and node.value.id in namespaces):
                 return ast.unparse(node)
     return "x"
 
