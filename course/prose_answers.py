@@ -8,7 +8,7 @@ exercises leaves it out (workspace.TEACHERS).
 """
 
 PROSE = {
-    "numerical_grad": ("f(x + h e_i) - f(x - h e_i)) / (2h)",),
+    "numerical_grad": ("f(x + h e_i) - f(x - h e_i)) / (2h)", ") / (2 * h)", ") / (2h)"),
     "Dense.backward": ("x.T @ dout", "dout @ W.T"),
     "Sigmoid.backward": ("y * (1 - y)", "y (1 - y)", "x_hat * (1 - x_hat)", "sigmoid * (1 - sigmoid)"),
     "Tanh.backward": ("1 - y**2", "1 - tanh**2"),

@@ -221,6 +221,7 @@ def test_the_student_edition_changes_nothing_but_those_docstrings_and_bodies(edi
                 assert all(line in remaining for line in doc_s), where
 
 
+@pytest.mark.slow
 def test_the_workspace_modules_import(editions):
     _, workspace = editions
     modules = [file[:-3].replace("/", ".") for file in EXERCISE_FILES]
@@ -285,3 +286,10 @@ def test_no_file_a_workspace_must_keep_holds_an_answer_in_prose_or_code():
                 path = os.path.relpath(os.path.join(where, name), ROOT)
                 text = None if path in exercise_files or "__pycache__" in path else readable(os.path.join(ROOT, path))
                 assert not text or not leaks(text, answers), (path, leaks(text, answers))
+
+
+def test_the_studies_decoder_jacobian_is_no_centred_difference_to_copy():
+    """studies/measures.py stays in a workspace (the studies import it): its Jacobian is a
+    five-point stencil, not exercise 1's answer."""
+    text = readable(os.path.join(ROOT, "studies", "measures.py"))
+    assert not leaks(text, reference_answers()), leaks(text, reference_answers())
