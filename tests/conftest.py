@@ -1,4 +1,9 @@
-"""Fixtures shared by the tests: every backend runs the same test bodies."""
+"""Fixtures shared by the tests: every backend runs the same test bodies; a test that starts a
+process is marked slow, so that `pytest -m "not slow"` is the inner loop."""
+
+import multiprocessing.process
+import os
+import subprocess
 
 import pytest
 
@@ -35,3 +40,17 @@ def gpu_standin():
         pytest.skip("a real CuPy and GPU are here: the cupy tests run on them instead")
     with standin.installed() as cupy:
         yield cupy
+
+
+@pytest.fixture(autouse=True)
+def processes_only_in_slow_tests(request, monkeypatch):
+    """A test not marked slow that starts a process (a script, node, a browser, a worker) fails, saying
+    so: the `slow` marker is what keeps `pytest -m "not slow"` the quick loop."""
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.slow")
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    monkeypatch.setattr(os, "fork", refuse)

@@ -43,6 +43,7 @@ def test_every_shipped_module_imports_with_only_what_setup_installs(tmp_path):
     assert done.returncode == 0 and f"imported {len(modules)}" in done.stdout, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_the_blocker_refuses_a_package_setup_does_not_install(tmp_path):
     done = subprocess.run([sys.executable, "-I", "-c", BLOCKER, str(tmp_path), "matplotlib"], capture_output=True,
                           text=True, timeout=60)

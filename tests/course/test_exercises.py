@@ -112,6 +112,7 @@ def test_each_stub_raises_naming_its_exercise_and_the_section_to_read(workspace)
             assert f"## {exercise.section}" in f.read(), f"no section {exercise.section!r} to read"
 
 
+@pytest.mark.slow
 def test_a_fresh_workspace_scores_every_exercise_not_started(workspace, tmp_path):
     copy = fresh_copy(workspace, tmp_path)
     status, report, printed = run_grader(copy)
@@ -121,6 +122,7 @@ def test_a_fresh_workspace_scores_every_exercise_not_started(workspace, tmp_path
     assert f"0 of {len(EXERCISES)} correct" in printed
 
 
+@pytest.mark.slow
 def test_with_the_reference_bodies_put_back_every_exercise_is_correct(workspace, tmp_path):
     copy = fresh_copy(workspace, tmp_path)
     for path in EXERCISE_FILES:
@@ -142,6 +144,7 @@ def rounds_of_mistakes():
             if ms]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", rounds_of_mistakes(), ids=lambda ms: f"{len(ms)} mistakes")
 def test_each_classic_mistake_is_diagnosed_and_changes_no_other_exercise(workspace, tmp_path, planted):
     copy = fresh_copy(workspace, tmp_path)
@@ -165,6 +168,7 @@ def test_each_classic_mistake_is_diagnosed_and_changes_no_other_exercise(workspa
             assert entry["status"] == "correct", entry
 
 
+@pytest.mark.slow
 def test_the_json_layout_is_stable(workspace, tmp_path):
     _, report, _ = run_grader(fresh_copy(workspace, tmp_path), "2", "VAE.backward")
     assert set(report) == {"version", "tolerance", "workspace", "correct", "total", "exercises"}
@@ -179,6 +183,7 @@ def test_in_the_project_itself_every_exercise_is_correct(capsys):
     assert f"{len(EXERCISES)} of {len(EXERCISES)} correct" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_before_training_waits_only_for_the_exercises_the_model_uses(workspace, tmp_path):
     copy = fresh_copy(workspace, tmp_path)
     status, _, printed = run_grader(copy, "--before-training", "vae")
@@ -201,6 +206,7 @@ def test_before_training_waits_only_for_the_exercises_the_model_uses(workspace, 
     assert status == 1 and "(AutoEncoder.backward)" in printed
 
 
+@pytest.mark.slow
 def test_make_grade_ends_with_the_scoreboard_not_an_error_of_make(workspace, tmp_path):
     copy = fresh_copy(workspace, tmp_path)
     if not (copy / ".venv").exists():
@@ -226,6 +232,7 @@ def test_bad_input_is_one_line(workspace, tmp_path, capsys):
     assert exit_info.value.code == 2 and "already exists and is not empty" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_file_that_does_not_import_is_one_line_naming_it(workspace, tmp_path):
     copy = fresh_copy(workspace, tmp_path)
     path = copy / "nn" / "layers.py"
@@ -236,6 +243,7 @@ def test_a_file_that_does_not_import_is_one_line_naming_it(workspace, tmp_path):
     assert len(printed.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_workspace_suite_passes_once_the_exercises_are_done(workspace, tmp_path):
     # What a student runs after the last exercise: the tests of the lab's own files must judge a
     # correct answer correct, not look for the reference's exact lines.

@@ -148,6 +148,7 @@ def test_a_run_that_diverges_before_its_first_checkpoint_does_not_claim_one_is_k
     assert not (out / "checkpoint.npz").exists()
 
 
+@pytest.mark.slow
 def test_a_new_run_does_not_replace_the_checkpoint_of_the_run_in_its_out_folder(tmp_path, capsys):
     _, out, _ = train(tmp_path, epochs=2)
     err = run_main(capsys, "vae", [*DIGITS_FLAGS, "--epochs", "1", "--out", str(out)])
@@ -228,6 +229,7 @@ def test_unknown_backend_in_the_environment_is_a_clear_error(monkeypatch, tmp_pa
     assert "unknown $VAE_BACKEND 'tpu'" in run_main(capsys, "vae", ["--dataset", "digits", "--out", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_one_epoch_on_fashion_mnist(tmp_path):
     try:
         load_dataset("fashion-mnist", download=False)
@@ -240,6 +242,7 @@ def test_one_epoch_on_fashion_mnist(tmp_path):
     assert history[0]["test_loss"] < 40.0  # per image; an untrained model scores about 120
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["vae", "ae"])
 def test_a_whole_run_uses_only_the_array_api_standard(tmp_path, monkeypatch, model):
     # Training, evaluation and figures under array-api-strict: what passes here uses only
@@ -260,6 +263,7 @@ def script(name, *args, **popen):
     return subprocess.Popen([sys.executable, os.path.join(ROOT, name), *args], env=env, text=True, **popen)
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_saves_the_epoch_so_far_and_resumes_to_the_uninterrupted_weights(tmp_path):
     # The run prints its first line once SIGTERM is handled; a SIGTERM sent then lands in the
     # first of epoch 1's 750 steps (batches of 2), long before its end.
@@ -286,6 +290,7 @@ def test_sigterm_mid_epoch_saves_the_epoch_so_far_and_resumes_to_the_uninterrupt
         np.testing.assert_array_equal(resumed[name], expected[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_resume_with_no_epochs_left_to_train_says_so_and_redraws_the_figures(tmp_path, capsys):
     out = tmp_path / "run"
     assert main("ae", [*DIGITS_FLAGS, "--epochs", "2", "--out", str(out)]) == 0
@@ -302,6 +307,7 @@ def test_resume_with_no_epochs_left_to_train_says_so_and_redraws_the_figures(tmp
     assert meta["epoch"] == 2 and all(np.array_equal(after[k], trained[k]) for k in trained)
 
 
+@pytest.mark.slow
 def test_with_output_to_a_file_there_is_no_progress_bar_and_one_line_per_epoch(tmp_path):
     log = tmp_path / "log.txt"
     with open(log, "w") as f:
@@ -336,6 +342,7 @@ def test_log_likelihood_flag_writes_the_bounds_and_k1_is_minus_the_test_loss_shi
     assert "(the ELBO)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train_vae.py", "train_ae.py", "compare_pca.py", "augment.py", "bench.py"])
 def test_a_script_started_without_its_requirements_says_how_to_set_them_up(name):
     # -S: this Python without its site-packages, as a system Python without the requirements.
@@ -349,6 +356,7 @@ CONV_FLAGS = ["--dataset", "digits", "--arch", "conv", "--channels", "4,8", "--b
               "--no-progress"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["vae", "ae"])
 def test_a_conv_run_writes_every_figure_and_resumes(tmp_path, model):
     out = tmp_path / "run"

@@ -16,6 +16,8 @@ from apps import train_ae, train_vae
 from lab import run
 from nn.backend import get_backend, to_backend, to_numpy
 
+pytestmark = pytest.mark.slow  # every test here runs a script, a notebook or a process
+
 ROOT = str(paths.ROOT)
 DIGITS_FLAGS = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--no-progress", "--backend", "cupy"]
 

@@ -19,6 +19,8 @@ import paths
 import standin
 from standin import REAL_CUPY
 
+pytestmark = pytest.mark.slow  # every test here runs a script, a notebook or a process
+
 ROOT = paths.ROOT
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

@@ -14,6 +14,7 @@ from studies.learning import quality_table
 TINY = BenchConfig(dataset="digits", epochs=2, warmup=0, threads=1)
 
 
+@pytest.mark.slow
 def test_quality_writes_the_test_loss_of_each_epoch_and_seed(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(trainers, "importable", lambda module: False)
     argv = ["--dataset", "digits", "--epochs", "2", "--seeds", "0,1", "--threads", "1", "--out", str(tmp_path)]

@@ -147,6 +147,7 @@ def test_the_records_are_the_lab_models_and_name_the_interpolated_rows(digits):
     assert dataclasses.is_dataclass(pca) and pca.method is PCA
 
 
+@pytest.mark.slow
 def test_the_script_prints_the_table_and_the_folder(capsys, tmp_path):
     out = tmp_path / "run"
     assert main(["--dataset", "digits", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0

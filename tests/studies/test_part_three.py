@@ -15,6 +15,7 @@ from nn import Generator
 from nn.backend import get_backend, to_numpy
 
 
+@pytest.mark.slow
 def test_quick_run_on_digits_writes_every_output_with_accuracies_above_chance(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--quick", "--out", str(out)]) == 0

@@ -77,6 +77,7 @@ CLOCK = Kind("b", "Beta", Clock, note, trains=False, times_itself=True, counts_f
 MADE_UP = (STEADY, CLOCK, Kind("c", "Gamma", Steady, note, needs="no_such_module_here"))
 
 
+@pytest.mark.slow
 def test_a_made_up_kind_is_run_summarised_and_tabulated_from_its_record_alone(capsys):
     kinds, skipped = select_kinds(kinds=MADE_UP)
     assert kinds == [STEADY, CLOCK]
@@ -94,6 +95,7 @@ def test_a_made_up_kind_is_run_summarised_and_tabulated_from_its_record_alone(ca
     assert set(ratios(results, MADE_UP)) == {"a/b"}
 
 
+@pytest.mark.slow
 def test_a_trainer_that_raises_stops_its_worker_as_a_run_failure_and_bad_input_as_a_usage_error():
     with pytest.raises(RunFailed, match="the Boom worker stopped with exit status 1"):
         run_benchmark(TINY, [Kind("boom", "Boom", Exploding, note)], log=lambda line: None)
@@ -121,6 +123,7 @@ def _check_trainer(result):
     assert 0 < result["test_loss"] < 100 and all(np.isfinite(r["loss"]) for r in result["epochs"])
 
 
+@pytest.mark.slow
 def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(trainers, "importable", lambda module: False)
     argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1", "--out", str(tmp_path)]
@@ -141,6 +144,7 @@ def test_bench_on_digits_without_torch_reports_ours_the_limit_and_the_skip(tmp_p
     assert (tmp_path / "seconds_per_epoch.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_skip_leaves_a_kind_out_of_the_run_and_the_results(tmp_path, capsys):
     argv = ["--dataset", "digits", "--epochs", "1", "--warmup", "0", "--threads", "1", "--skip", "torch,gemm",
             "--out", str(tmp_path)]
