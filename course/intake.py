@@ -5,13 +5,16 @@ or a zip left whole. `take_submission` finds each exercise file there, at its pa
 folders or else by its name, and reads at most MAX_FILE bytes of it. Whatever the upload holds,
 the intake ends with an answer for every exercise file (its text, or why there is none): links
 are not followed, the walk is a loop bounded in depth and in entries (no recursion), a zip is
-read member by member (a corrupt member is that file's problem alone), and no read is unbounded.
+read member by member (a corrupt member is that file's problem alone), and no read is unbounded:
+a zip's end record is checked first (`directory_fits`), so that zipfile never reads a central
+directory larger than MAX_DIRECTORY or than the file, nor one of ZIP64's (whose sizes it trusts).
 `their_function` parses a text and finds the exercise's function in it.
 """
 
 import ast
 import os
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass
 
@@ -22,6 +25,8 @@ from .workspace import function_node
 MAX_FILE = 1 << 20  # bytes of a submitted file read, at most
 MAX_DEPTH = 32  # folders below the submission looked into
 MAX_ENTRIES = 10_000  # files, folders and zip members looked at, in all
+MAX_DIRECTORY = 8 << 20  # bytes of a zip's central directory read, at most
+END = struct.Struct("<4s4H2LH")  # a zip's end-of-central-directory record (22 bytes, then its comment)
 
 
 @dataclass
@@ -76,8 +81,29 @@ def read_plain(path):
         return f.read(MAX_FILE + 1)
 
 
+def directory_fits(path):
+    """Whether the zip's end record, found where zipfile looks for it, claims a central directory
+    within MAX_DIRECTORY and within the file, with no ZIP64 locator before it: read before zipfile
+    reads anything, 64 KiB at most."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        tail_at = max(0, size - (1 << 16) - END.size)
+        f.seek(tail_at)
+        tail = f.read(size - tail_at)
+    at = len(tail) - END.size if tail[-END.size:-END.size + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0" else (
+        tail.rfind(b"PK\x05\x06"))
+    if at < 0 or at + END.size > len(tail):
+        return False
+    *_, directory_size, directory_at, _ = END.unpack_from(tail, at)
+    end_at = tail_at + at
+    zip64 = tail[at - 20:at - 16] == b"PK\x06\x07" if at >= 20 else tail_at > 0
+    return not zip64 and directory_size <= MAX_DIRECTORY and directory_size <= end_at and directory_at <= end_at
+
+
 def zip_members(path, rel, room):
     try:
+        if not directory_fits(path):
+            return {}
         with zipfile.ZipFile(path) as z:
             infos = [i for i in z.infolist()[:room] if not i.is_dir() and not hidden(i.filename.split("/"))]
     except Exception:  # not a zip, or one whose directory cannot be read: no files in it

@@ -5,9 +5,14 @@ folder (course/stage.py), and starts the child (course/sandbox.py) as a uid of i
 time limit. It computes the expected values itself, with the course's reference, at the check's
 size and at a realistic one (course/realistic.py); reads the child's report, bounded and
 validated, as numbers and as names it already knows; and judges with grading.judge. Every
-message is its own. When the child ends, every process of its uid is killed and its files in
-the world-writable folders removed. An exercise whose grading fails for any reason is
-"crashed"; the others are still graded.
+message is its own. When the child ends, every process of its uid is killed. Nothing it wrote
+survives it for a later exercise's child to read: where the kernel allows (root with
+CAP_SYS_ADMIN, probed once by `namespaces_work`), the child ran in mount and IPC namespaces of
+its own (sandbox.isolated), gone with its last process; elsewhere the parent sweeps (`sweep`):
+the files of its uid in every world-writable folder (found once, before any child runs),
+removed by a loop on folder descriptors (no depth or path-length limit, no count a child can
+spend), within SWEEP_SECONDS (else the exercise is "crashed"), and its SysV IPC objects. An
+exercise whose grading fails for any reason is "crashed"; the others are still graded.
 
 What the child alone could report (an input changed in place, an array of another backend, the
 array-API backend's run) is said as advice and changes no points (README, "For teachers").
@@ -15,6 +20,7 @@ array-API backend's run) is said as advice and changes no points (README, "For t
 
 import ast
 import builtins
+import ctypes
 import dataclasses
 import json
 import os
@@ -37,17 +43,30 @@ from .exercises import EXERCISES
 from .intake import take_submission, their_function
 from .points import TABLE, check_parts, load_table
 from .realistic import REALISTIC, REALISTIC_TOLERANCE
-from .stage import make_stage
+from .results import shown
+from . import sandbox
+from .stage import calls, make_stage
 from .workspace import function_node
 from .xp_hints import XP_NAMES
 
 FIRST_UID = 62000  # exercise k's child runs as uid (and gid) FIRST_UID + k, with no account: the course's spare uids
 MAX_REPORT = 80 << 20  # bytes of a child's report read, at most (its arrays: about a million float64)
 MAX_HEADER = 1 << 16  # bytes of one record's JSON line
-WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")  # where a child may leave files: its uid's are removed after it
+SWEEP_SECONDS = 30  # the longest a sweep after one child may take
+NOT_SWEPT = ("/proc", "/sys")  # not looked into for world-writable folders
+IPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}  # /proc/sysvipc/<kind>, the call removing one (IPC_RMID)
 EXCEPTIONS = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)} | {
     "AxisError", "LinAlgError", "_ArrayMemoryError"}  # the exception types named as they are
 CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from course.sandbox import main; main()"
+
+
+@dataclasses.dataclass(frozen=True)
+class Confinement:
+    """How a child's leftovers are kept from later ones: its namespaces (`isolate`), or a sweep of
+    the folders `writable` after it."""
+
+    isolate: bool
+    writable: tuple = ()
 
 
 @dataclasses.dataclass
@@ -63,11 +82,11 @@ def spare_uid(exercise):
     return FIRST_UID + exercise.order if os.geteuid() == 0 else None
 
 
-def run_child(stage, exercise, text, limit, workdir, uid):
+def run_child(stage, exercise, text, limit, workdir, uid, confinement=Confinement(False)):
     """Ran: the child for `exercise` run on the student's file `text` in the folder `stage`."""
     report = tempfile.NamedTemporaryFile(dir=workdir, delete=False)
     spec = {"exercise": exercise.qualname, "text": text, "fd": report.fileno(), "uid": uid,
-            "backends": list(grading.BACKENDS)}
+            "backends": list(grading.BACKENDS), "isolate": confinement.isolate and uid is not None}
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
            **dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1")}
     kill_user(uid)
@@ -92,7 +111,8 @@ def run_child(stage, exercise, text, limit, workdir, uid):
                 pass
             child.wait()
             kill_user(uid)
-            remove_files_of(uid)
+            if uid is not None and not spec["isolate"]:
+                sweep(uid, confinement.writable)
     records, complete = read_report(report.name, exercise)
     os.remove(report.name)
     how = "" if complete and code == 0 else (f"killed by {signal.Signals(-code).name}" if code and code < 0 and
@@ -135,34 +155,111 @@ def processes_of(uid):
     return found
 
 
-def remove_files_of(uid, limit=100_000):
-    """Remove what `uid` left in the world-writable folders: a bounded walk, a loop (no recursion
-    however deep), links never followed."""
-    if uid is None:
-        return
-    todo, mine = list(WRITABLE), []
-    while todo and limit > 0:
-        folder = todo.pop()
+def namespaces_work():
+    """Whether a child can be given mount and IPC namespaces of its own (sandbox.isolated): tried in
+    a fork that then ends."""
+    if os.geteuid() != 0:
+        return False
+    pid = os.fork()
+    if pid == 0:
         try:
-            names = os.listdir(folder)
+            sandbox.isolated()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def world_writable(top="/", skip=NOT_SWEPT):
+    """Every folder under `top` that any user may write to (links not followed; `skip` not looked
+    into): a loop on os.scandir."""
+    found, todo = [], [top]
+    while todo:
+        here = todo.pop()
+        try:
+            with os.scandir(here) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False) and entry.path not in skip:
+                            todo.append(entry.path)
+                            if entry.stat(follow_symlinks=False).st_mode & stat.S_IWOTH:
+                                found.append(entry.path)
+                    except OSError:
+                        continue
         except OSError:
             continue
-        for name in names[:limit]:
-            limit -= 1
-            path = os.path.join(folder, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if st.st_uid == uid:
-                mine.append((path, stat.S_ISDIR(st.st_mode)))
-            elif stat.S_ISDIR(st.st_mode):
-                todo.append(path)
-    for path, is_dir in mine:
+    return tuple(found)
+
+
+def sweep(uid, writable, seconds=SWEEP_SECONDS):
+    """Remove what `uid` left: its files and folders in the folders `writable`, whatever their
+    depth, and its SysV IPC objects. Raises RuntimeError past `seconds`."""
+    deadline = time.monotonic() + seconds
+    for folder in writable:
         try:
-            remove_tree(path) if is_dir else os.remove(path)
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
-            pass
+            continue
+        try:
+            with os.scandir(fd) as entries:
+                names = [e.name for e in entries if e.stat(follow_symlinks=False).st_uid == uid]
+            for name in names:
+                remove_at(fd, name, deadline)
+        finally:
+            os.close(fd)
+    remove_ipc_of(uid)
+
+
+def remove_at(parent, name, deadline=None):
+    """Remove `name` in the folder open as `parent`, and all in it: one folder open at a time
+    (going back up by ".."), names only on the stack, links never followed."""
+    if not stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+        return os.unlink(name, dir_fd=parent)
+    here = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    path = [name]
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            os.close(here)
+            raise RuntimeError("what the exercise's process left could not be removed in time")
+        deeper = None
+        with os.scandir(here) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    deeper = entry.name
+                    break
+                os.unlink(entry.name, dir_fd=here)
+        if deeper is not None:
+            below = os.open(deeper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=here)
+            os.close(here)
+            here = below
+            path.append(deeper)
+            continue
+        done = path.pop()
+        if not path:
+            os.close(here)
+            os.rmdir(done, dir_fd=parent)
+            return None
+        above = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=here)
+        os.close(here)
+        here = above
+        os.rmdir(done, dir_fd=here)
+
+
+def remove_ipc_of(uid):
+    """Remove every SysV shared-memory segment, message queue and semaphore set that `uid` owns
+    or created (IPC_RMID; a segment still attached goes when its last process does)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, call in IPC.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                header, *rows = [line.split() for line in f]
+        except (OSError, ValueError):
+            continue
+        ident = header.index({"shm": "shmid", "msg": "msqid", "sem": "semid"}[kind])
+        for row in rows:
+            owners = {row[header.index(c)] for c in ("uid", "cuid") if c in header and header.index(c) < len(row)}
+            if str(uid) in owners:
+                getattr(libc, call)(int(row[ident]), 0, *([0] * (kind == "sem")), None)
 
 
 def read_report(path, exercise):
@@ -244,7 +341,7 @@ def xp_advice(node, text):
     return f"; write {forms}, with xp = namespace(...) of its input" if forms else ""
 
 
-def graded(source, exercise, submitted, table, workdir):
+def graded(source, exercise, submitted, table, workdir, confinement=Confinement(False)):
     """(Result, whether its code ran as a uid of its own): the exercise graded from the submitted file."""
     node, result = their_function(submitted, exercise)
     if node is None:
@@ -252,15 +349,16 @@ def graded(source, exercise, submitted, table, workdir):
     if stub_only(node):
         return grading.Result(exercise, "not started", {}, "still the stub: it raises NotImplementedError"), False
     first, *others = grading.BACKENDS
-    expected = {b: exercise.check(get_backend(b)) for b in grading.BACKENDS}
-    check_parts(table, exercise, expected[first].expected)
     realistic = REALISTIC.get(exercise.qualname)
-    realistic_expected = {k: np.asarray(v, dtype=np.float64) for k, v in realistic(np).items()} if realistic else {}
+    (expected, realistic_expected), called = calls(lambda: (
+        {b: exercise.check(get_backend(b)) for b in grading.BACKENDS},
+        {k: np.asarray(v, dtype=np.float64) for k, v in realistic(np).items()} if realistic else {}))
+    check_parts(table, exercise, expected[first].expected)
     uid = spare_uid(exercise)
     stage = tempfile.mkdtemp(dir=workdir)
     try:
-        make_stage(source, exercise, stage, uid)
-        ran = run_child(stage, exercise, submitted.text, table[exercise].time_limit_s, workdir, uid)
+        make_stage(source, exercise, stage, uid, called)
+        ran = run_child(stage, exercise, submitted.text, table[exercise].time_limit_s, workdir, uid, confinement)
     finally:
         remove_tree(stage)
     runs = {key: received(ran.records.get(key), expected[key[1]].expected if key[0] == "check" else realistic_expected,
@@ -302,7 +400,7 @@ def at_realistic_size(result, run, expected, ran, exercise):
     if run.error is not None or result.status == "correct" and gated != result.parts:
         worst = max(parts.values(), default=np.inf)
         said = (f"at a realistic size (a training step's shapes) it {run.error.said(exercise)}" if run.error else
-                f"at a realistic size (a training step's shapes) its worst relative error is {worst:.1e}, where a "
+                f"at a realistic size (a training step's shapes) its worst relative error is {shown(worst)}, where a "
                 f"derived backward's is rounding's, below {REALISTIC_TOLERANCE:g}: is it computed by differences of "
                 "the forward pass, or for the check's shapes only?")
         return dataclasses.replace(result, status="wrong", message="; ".join(filter(None, (result.message, said))),
@@ -318,19 +416,12 @@ def stub_only(node):
 
 
 def remove_tree(folder):
-    """Remove `folder` and all in it: a loop, links never followed."""
-    todo, found = [folder], []
-    while todo:
-        here = todo.pop()
-        found.append(here)
-        for name in os.listdir(here):
-            path = os.path.join(here, name)
-            if stat.S_ISDIR(os.lstat(path).st_mode):
-                todo.append(path)
-            else:
-                os.remove(path)
-    for here in reversed(found):
-        os.rmdir(here)
+    """Remove `folder` and all in it, however deep (remove_at)."""
+    parent = os.open(os.path.dirname(os.path.abspath(folder)), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        remove_at(parent, os.path.basename(os.path.abspath(folder)))
+    finally:
+        os.close(parent)
 
 
 def grade_submission(root):
@@ -342,11 +433,12 @@ def grade_submission(root):
         os.chmod(source, 0o700)  # the answer key: out of reach of every child's uid
     taken = take_submission(os.path.join(root, "submission"))
     results, isolated = [], True
+    confinement = Confinement(True) if namespaces_work() else Confinement(False, world_writable())
     with tempfile.TemporaryDirectory(prefix="autograder-") as workdir:
         os.chmod(workdir, 0o711)  # a child may pass through to its own folder, and list nothing
         for exercise in EXERCISES:
             try:
-                result, own = graded(source, exercise, taken[exercise.file], table, workdir)
+                result, own = graded(source, exercise, taken[exercise.file], table, workdir, confinement)
             except Exception as err:  # the grader's own failure (a full disk, say): this exercise alone
                 result, own = grading.Result(exercise, "crashed", {}, f"the autograder could not grade it "
                                              f"({type(err).__name__}): tell your teacher"), True

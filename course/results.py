@@ -1,7 +1,11 @@
 """results.json as Gradescope specifies it, written by the parent alone, always.
 
 Every text in it is the parent's: the verdicts and tables are formatted here from numbers, and
-the messages were composed by course/judge.py. `reserve` keeps room on the disk for the file
+the messages were composed by course/judge.py. A number the child computed is shown only as the
+parent judges it: each part right or wrong, and its error rounded to one significant digit in
+the decades 1e-16 to 1e3 (`rounded`: a few bits a part, where the float itself could carry 50).
+The file is strict JSON in UTF-8: a name that is not valid UTF-8 (a folder's odd bytes) is
+written with U+FFFD in place of each bad byte. `reserve` keeps room on the disk for the file
 before any child runs (a child that fills the disk cannot stop the results being written);
 `write_results` frees it and writes.
 """
@@ -44,17 +48,48 @@ def results_json(results, table, taken, isolated, seconds):
 def test_entry(result, table):
     e, points = result.exercise, table[result.exercise]
     score = earned(result, points)
-    parts = {part: finite(result.parts.get(part)) for part in points.parts}
+    parts = {part: rounded(result.parts.get(part)) for part in points.parts}
+    verdicts = {part: "right" if finite(result.parts.get(part)) is not None and result.parts[part] < TOLERANCE
+                else "wrong" for part in points.parts}
     return {"name": f"{e.order} {e.qualname}", "number": str(e.order), "score": score, "max_score": points.points,
             "status": "passed" if result.status == "correct" else "failed", "output": markdown(result, points, score),
             "output_format": "md", "visibility": table.visibility,
-            "extra_data": {"exercise": e.qualname, "status": result.status, "errors": parts,
+            "extra_data": {"exercise": e.qualname, "status": result.status, "errors": parts, "parts": verdicts,
                            "mistake": result.mistake and result.mistake.name,
                            "message": "\n".join(m for m in (result.message, *result.diagnoses) if m)[:MAX_TEXT]}}
 
 
 def finite(x):
     return float(x) if isinstance(x, (float, np.floating)) and np.isfinite(x) else None
+
+
+DECADES = (-16, 3)  # the errors shown: 0 below 1e-16, 1e3 above it, else one significant digit
+
+
+def rounded(x):
+    """A part's error as shown: one significant digit, in DECADES; None when not finite."""
+    x = finite(x)
+    if x is None:
+        return None
+    x = abs(x)
+    return 0.0 if x < 10.0 ** DECADES[0] else min(float(f"{x:.0e}"), 10.0 ** DECADES[1])
+
+
+def shown(x):
+    """A rounded error as text: "3e-12", "below 1e-16"."""
+    x = rounded(x)
+    return "below 1e-16" if x == 0 else f"{x:.0e}"
+
+
+def valid_text(value):
+    """`value` with every string made valid UTF-8 (a lone surrogate from a name's odd bytes becomes U+FFFD)."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [valid_text(v) for v in value]
+    return value
 
 
 def md(text):
@@ -72,7 +107,7 @@ def markdown(result, points, score):
         for part in points.parts:
             error = result.parts.get(part, float("inf"))
             verdict = f"right (below {TOLERANCE:g})" if error < TOLERANCE else "wrong"
-            rows.append(f"| {md(part)} | {error:.1e} | {verdict} |" if np.isfinite(error) else
+            rows.append(f"| {md(part)} | {shown(error)} | {verdict} |" if np.isfinite(error) else
                         f"| {md(part)} | missing, of the wrong shape, or wrong at a realistic size | wrong |")
         sections.append("\n".join(rows))
     said = [f"- {md(m)}" for m in (result.message, *result.diagnoses) if m]
@@ -119,4 +154,4 @@ def write_results(root, payload):
     except FileNotFoundError:
         pass
     with atomic_write(os.path.join(folder, "results.json"), "w") as f:
-        json.dump(payload, f, indent=2, allow_nan=False)
+        json.dump(valid_text(payload), f, indent=2, allow_nan=False)  # ASCII, with no lone surrogate left

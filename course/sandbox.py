@@ -14,6 +14,12 @@ account, no groups) before the student's code is even compiled. What holds, and 
   keeps a name only when it is one of its own (a quantity of the check, an argument of the
   function, an exception type of a fixed set, a line of the student's own function), and
   composes every message itself. Its stdout and stderr go nowhere.
+- Nothing it writes outlives it. Where the parent can (root with CAP_SYS_ADMIN), the child enters
+  new mount and IPC namespaces before it drops its uid (`isolated`): every mount read-only, a
+  fresh size-limited tmpfs over each folder where anyone may write (WRITABLE), and SysV objects
+  of its own namespace; all of it vanishes with its last process, so nothing it leaves there
+  reaches the child of a later exercise. Where it cannot, the parent sweeps after it
+  (judge.sweep).
 - It cannot outlive its exercise, fill the disk or take the machine's memory: RLIMIT_NPROC,
   RLIMIT_FSIZE, RLIMIT_AS and RLIMIT_CORE are set below before the student's code runs, its OOM
   score is the highest, and the parent kills every process of its uid when it ends.
@@ -29,6 +35,7 @@ import copy
 import ctypes
 import json
 import os
+import re
 import resource
 import sys
 
@@ -36,11 +43,46 @@ PROCESSES = 16  # RLIMIT_NPROC of a child's uid (numpy's threads count: the pare
 MAX_OUTPUT = 64 << 20  # bytes a child may write to one file (RLIMIT_FSIZE)
 MEMORY = 4 << 30  # address space of a child (RLIMIT_AS)
 STUDENT = "<submitted>"  # the file name the student's function is compiled under: its frames are theirs
+WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # each a fresh tmpfs of TMPFS_SIZE in the child's namespace
+TMPFS_SIZE = "64m"
+CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 1 << 14, 1 << 18)
+KEPT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}  # a remount must repeat them
 
 
-def limited(uid):
-    """Set the limits and become `uid` (when the parent gives one: it runs as root), before any
-    of the student's code runs. RLIMIT_NPROC counts every process of the uid."""
+def isolated():
+    """Enter new mount and IPC namespaces: mounts private, every one read-only, a fresh tmpfs over
+    each of WRITABLE. Raises OSError where the kernel refuses (no CAP_SYS_ADMIN)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def mount(source, target, kind, flags, data=None):
+        if libc.mount(source, target.encode(), kind, flags, data) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare: {os.strerror(err)}")
+    mount(b"none", "/", None, MS_REC | MS_PRIVATE)
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    for fields in mounts:
+        target = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        flags = sum(v for k, v in KEPT_FLAGS.items() if k in fields[5].split(","))
+        try:
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+        except OSError:  # one the kernel will not remount stays as it was
+            pass
+    for target in WRITABLE:
+        if os.path.isdir(target):
+            mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, f"size={TMPFS_SIZE},mode=1777".encode())
+
+
+def limited(uid, isolate=False):
+    """Set the limits, enter namespaces of its own when `isolate`, and become `uid` (when the
+    parent gives one: it runs as root), before any of the student's code runs. RLIMIT_NPROC
+    counts every process of the uid."""
     limits = [(resource.RLIMIT_FSIZE, MAX_OUTPUT), (resource.RLIMIT_AS, MEMORY), (resource.RLIMIT_CORE, 0)]
     for limit, value in limits + [(resource.RLIMIT_NPROC, PROCESSES)] * (uid is not None):
         _, hard = resource.getrlimit(limit)
@@ -52,17 +94,18 @@ def limited(uid):
             f.write("1000")
     except (OSError, AttributeError):
         pass
+    if isolate:
+        isolated()  # raises where refused: the parent asks only where its probe succeeded
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)  # for good: real, effective and saved
 
 
-def their_function(exercise, module, text):
-    """The exercise's function with the stage's signature and the body of the student's, compiled
-    under STUDENT with their line numbers, in the exercise's module."""
-    with open(module.__file__) as f:
-        node = copy.copy(path_node(ast.parse(f.read()), exercise.qualname))
+def their_function(exercise, module, text, staged):
+    """The exercise's function with the stage's signature (from `staged`, its module's text) and the
+    body of the student's, compiled under STUDENT with their line numbers, in the exercise's module."""
+    node = copy.copy(path_node(ast.parse(staged), exercise.qualname))
     theirs = path_node(ast.parse(text), exercise.qualname)
     node.body, node.lineno, node.end_lineno = theirs.body, theirs.lineno, theirs.end_lineno
     owner = owner_of(exercise, module)
@@ -150,7 +193,9 @@ def main():
             warm()
         except NotImplementedError:
             pass
-    limited(spec["uid"])
+    with open(module.__file__) as f:  # read before /tmp, where the stage may be, is covered
+        staged = f.read()
+    limited(spec["uid"], spec.get("isolate", False))
 
     def checked(backend):
         xp = get_backend(backend)
@@ -160,7 +205,7 @@ def main():
         return result.got, result.changed, foreign
 
     try:
-        install(exercise, module, their_function(exercise, module, spec["text"]))
+        install(exercise, module, their_function(exercise, module, spec["text"], staged))
         runs = [("check", b, lambda b=b: checked(b)) for b in spec["backends"]]
     except BaseException as err:  # their body does not compile (a `nonlocal` with nothing to bind, say)
         runs = [("check", b, lambda err=err: (_ for _ in ()).throw(err)) for b in spec["backends"]]

@@ -4,13 +4,21 @@
 (read on the syntax tree, never run): the child's folder holds exactly those files, and so does
 the course's zip (course/bundle.py). `staged` writes a file as the child sees it: no docstrings,
 no comments, no classic mistakes (`mistakes=` is emptied: each is an edit of the answer's text),
-the exercise's function stubbed, and every other function that holds a statement of its answer
-stubbed too (models/cvae.py's backward repeats steps of VAE.backward). `make_stage` writes them
-into a folder readable by the child's group alone.
+the exercise's function stubbed, every other function that holds a statement of its answer
+stubbed too (models/cvae.py's backward repeats steps of VAE.backward), and every other exercise
+stubbed unless its check calls it (`calls`, recorded while the parent computes the expected
+values). `make_stage` writes them into a folder readable by the child's group alone.
+
+Why the other exercises: a child could copy what it holds to where a later child finds it. A
+check calls only exercises of a lower order (each check but Adam.update's calls numerical_grad,
+1; AutoEncoder.backward, 10, calls Dense.backward, ReLU.backward, Sigmoid.backward and mse, 2-4
+and 6; VAE.backward, 11, those and gaussian_kl, 8), and the exercises are graded in that order:
+what a child holds is the answer of exercises already graded, never of one still to come.
 """
 
 import ast
 import os
+import sys
 
 PACKAGES = ("nn", "models", "lab", "course", "apps")
 CHILD_ENTRY = ("course.sandbox", "course.exercises", "course.realistic")  # what the child imports itself
@@ -80,11 +88,34 @@ def path_nodes(tree, qualname):
     return nodes
 
 
-def staged(source, exercise=None, answer=frozenset()):
+def calls(run):
+    """(run(), the qualnames of the exercises it called): run with a profile hook."""
+    from .exercises import EXERCISES
+
+    wanted, called = {(e.file, e.qualname) for e in EXERCISES}, set()
+
+    def hook(frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            for file, qualname in wanted:
+                if code.co_qualname == qualname and code.co_filename.endswith(os.sep + file):
+                    called.add(qualname)
+
+    before = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        result = run()
+    finally:
+        sys.setprofile(before)
+    return result, frozenset(called)
+
+
+def staged(source, exercise=None, answer=frozenset(), others=()):
     """The text of a file as a child gets it (see the module docstring): `exercise` the one to stub
-    when the file is its own, `answer` its answer_statements."""
+    when the file is its own, `answer` its answer_statements, `others` the qualnames of the other
+    functions to stub."""
     tree = ast.parse(source)
-    target = path_nodes(tree, exercise.qualname)[-1] if exercise else None
+    targets = [path_nodes(tree, q)[-1] for q in ((exercise.qualname,) if exercise else ()) + tuple(others)]
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             if ast.get_docstring(node, clean=False) is not None:
@@ -92,21 +123,25 @@ def staged(source, exercise=None, answer=frozenset()):
         if isinstance(node, ast.keyword) and node.arg == "mistakes":
             node.value = ast.Tuple(elts=[], ctx=ast.Load())
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (node is target or any(
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (any(node is t for t in targets) or any(
                 ast.dump(s) in answer for s in ast.walk(node) if isinstance(s, ast.stmt))):
             node.body = ast.parse(STUB).body
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
-def make_stage(root, exercise, folder, gid=None):
-    """Write the child's folder for `exercise` from the project at `root`; readable by the group
-    `gid` alone (the child's) when given. Returns the files written."""
+def make_stage(root, exercise, folder, gid=None, called=frozenset()):
+    """Write the child's folder for `exercise` from the project at `root`, every other exercise
+    stubbed but those its check `called`; readable by the group `gid` alone (the child's) when
+    given. Returns the files written."""
+    from .exercises import EXERCISES
+
     with open(os.path.join(root, exercise.file)) as f:
         answer = answer_statements(f.read(), exercise.qualname)
     files = imported(root, CHILD_ENTRY + (exercise.file.removesuffix(".py").replace("/", "."),), NEVER)
     for path in files:
         with open(os.path.join(root, path)) as f:
-            text = staged(f.read(), exercise if path == exercise.file else None, answer)
+            others = [e.qualname for e in EXERCISES if e.file == path and e is not exercise and e.qualname not in called]
+            text = staged(f.read(), exercise if path == exercise.file else None, answer, others)
         target = os.path.join(folder, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "w") as f:

@@ -44,3 +44,23 @@ def test_a_file_that_does_not_parse_is_said_with_its_line(tmp_path):
 
     result = intake.their_function(intake.Submitted("nn/losses.py", "def mse(:\n"), find("mse"))[1]
     assert result.status == "does not parse" and "(line 1" in result.message
+
+
+def test_a_zip_whose_end_record_claims_a_huge_directory_is_never_given_to_zipfile(tmp_path, monkeypatch):
+    with zipfile.ZipFile(tmp_path / "good.zip", "w") as z:
+        z.writestr("ws/nn/losses.py", "def mse(x_hat, x):\n    return 1\n")
+    with open(tmp_path / "bomb.zip", "wb") as f:  # sparse: a directory of 3.9 GB claimed, zeros in its place
+        f.truncate(3_900_000_100)
+        f.seek(3_900_000_100)
+        f.write(intake.END.pack(b"PK\x05\x06", 0, 0, 1, 1, 3_900_000_000, 0, 0))
+    data = (tmp_path / "good.zip").read_bytes()
+    end = data.rfind(b"PK\x05\x06")
+    lying = data[:end + 12] + (1 << 30).to_bytes(4, "little") + data[end + 16:]  # the same zip, its directory 1 GiB
+    (tmp_path / "lying.zip").write_bytes(lying)
+    opened = []
+    real = zipfile.ZipFile
+    monkeypatch.setattr(intake.zipfile, "ZipFile", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
+    assert intake.directory_fits(tmp_path / "good.zip") and not intake.directory_fits(tmp_path / "bomb.zip")
+    assert not intake.directory_fits(tmp_path / "lying.zip")
+    taken = intake.take_submission(str(tmp_path))
+    assert taken["nn/losses.py"].text.startswith("def mse") and {os.path.basename(p) for p in opened} == {"good.zip"}

@@ -210,7 +210,7 @@ def test_no_process_or_file_of_a_submission_outlives_its_exercise(graded):
     assert statuses(payload)["ReLU.backward"] == "correct"  # its daemon is gone, and it graded
     assert statuses(payload)["Sigmoid.backward"] == "timed out"
     assert not [uid for uid in UIDS if judge.processes_of(uid)]
-    left = [name for top in judge.WRITABLE for name in os.listdir(top) if os.lstat(os.path.join(top, name)).st_uid
+    left = [name for top in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") for name in os.listdir(top) if os.lstat(os.path.join(top, name)).st_uid
             in UIDS]
     assert not left and statuses(payload)["mse"] == "correct"
 
@@ -222,3 +222,75 @@ def test_hostile_archives_and_trees_leave_every_exercise_graded(graded):
     assert got["AutoEncoder.backward"] == "not submitted"  # 3 GiB: larger than 1024 KiB
     assert all(s == "correct" for q, s in got.items() if q not in ("Adam.update", "VAE.backward",
                                                                    "AutoEncoder.backward"))
+
+
+LEFT_BEHIND = (  # what a child leaves for a later one: where the sweep must find it, however it hides
+    "import os, ctypes\n"
+    "def _leave():\n"
+    "    for top in ('/run/lock', '/var/tmp', '/dev/shm', '/tmp'):\n"
+    "        try:\n            open(os.path.join(top, '.relay'), 'w').write('x')\n        except OSError:\n"
+    "            pass\n"
+    "    for i in range(2000):\n        try:\n            open(f'/dev/shm/.n{i}', 'w').close()\n"
+    "        except OSError:\n            break\n"
+    "    fd = os.open('/tmp', os.O_RDONLY)\n"
+    "    try:\n        for _ in range(2100):  # deeper than PATH_MAX\n            os.mkdir('a', dir_fd=fd)\n"
+    "            below = os.open('a', os.O_RDONLY, dir_fd=fd)\n            os.close(fd)\n            fd = below\n"
+    "    except OSError:\n        pass\n    os.close(fd)\n"
+    "    libc = ctypes.CDLL(None, use_errno=True)\n    libc.shmat.restype = ctypes.c_void_p\n"
+    "    libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]\n"
+    "    at = libc.shmat(libc.shmget(0x5eee, 64 << 20, 0o1000 | 0o666), None, 0)\n"
+    "    if at not in (None, ctypes.c_void_p(-1).value):\n        ctypes.memset(at, 1, 64 << 20)\n"
+    "        libc.shmdt(ctypes.c_void_p(at))\n")
+FOUND_LEFT = (  # whether anything of LEFT_BEHIND reached this process
+    "import os, ctypes\n"
+    "def _found():\n"
+    "    files = [p for p in ('/run/lock', '/var/tmp', '/dev/shm', '/tmp') if os.path.exists(p + '/.relay')]\n"
+    "    return files or os.path.exists('/tmp/a') or ctypes.CDLL(None).shmget(0x5eee, 0, 0) >= 0\n")
+
+
+def relay():
+    """Exercise 1 leaves files, a tree deeper than PATH_MAX, 2,000 files and 64 MiB of SysV memory;
+    exercise 2 answers right only if any of it reached it."""
+    files = key()
+    for qualname, code, call in (("numerical_grad", LEFT_BEHIND, "_leave()\n"),
+                                 ("Dense.backward", FOUND_LEFT, "if not _found():\n    raise RuntimeError('none')\n")):
+        file = find(qualname).file
+        lines, first, last = body_lines(files[file], qualname)
+        indent = " " * (8 if "." in qualname else 4)
+        added = "".join(indent + line + "\n" for line in (code + call).splitlines())
+        files[file] = "".join(lines[:first]) + added + "".join(lines[first:])
+    return files
+
+
+def test_nothing_a_child_leaves_reaches_a_later_child_or_outlives_grading(grader):
+    payload, _ = run_autograder(grader, relay())
+    assert statuses(payload)["numerical_grad"] == "correct" and statuses(payload)["Dense.backward"] == "wrong"
+    assert not [n for top in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") for n in os.listdir(top)
+                if os.lstat(os.path.join(top, n)).st_uid in UIDS]
+    with open("/proc/sysvipc/shm") as f:
+        header, *rows = [line.split() for line in f]
+    assert not [r for r in rows if int(r[header.index("uid")]) in UIDS]
+
+
+def test_the_sweep_removes_any_depth_any_number_and_sysv_objects(tmp_path):
+    # where namespaces are refused, the parent sweeps: no depth, path-length or count limit a child can exploit
+    uid = judge.FIRST_UID + 99
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            namespace = {}
+            exec(LEFT_BEHIND, namespace)
+            namespace["_leave"]()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    with open("/proc/sysvipc/shm") as f:
+        assert str(uid) in f.read()
+    judge.sweep(uid, ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"))
+    assert not [n for top in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") for n in os.listdir(top)
+                if os.lstat(os.path.join(top, n)).st_uid == uid]
+    with open("/proc/sysvipc/shm") as f:
+        assert str(uid) not in f.read()
+    assert {"/tmp", "/dev/shm"} <= set(judge.world_writable(skip=judge.NOT_SWEPT + ("/usr", "/work", "/root")))

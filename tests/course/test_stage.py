@@ -41,3 +41,20 @@ def test_the_import_closure_follows_relative_and_package_imports():
     assert "course/mistakes.py" not in stage.imported(ROOT, ("course.grading",), stage.NEVER)
     assert os.path.isfile(os.path.join(ROOT, "course/mistakes.py")) == (
         "course/mistakes.py" in stage.imported(ROOT, ("course.grading",)))
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.qualname)
+def test_a_child_holds_no_answer_of_an_exercise_graded_after_its_own(exercise, tmp_path):
+    # what a child holds it could leave for a later child: every exercise its check does not call is stubbed
+    from course.realistic import REALISTIC
+    from nn.backend import get_backend
+
+    _, called = stage.calls(lambda: (exercise.check(get_backend("numpy")),
+                                     REALISTIC[exercise.qualname](get_backend("numpy")) if exercise.qualname in
+                                     REALISTIC else None))
+    assert all(e.order <= exercise.order for e in EXERCISES if e.qualname in called)
+    files = stage.make_stage(ROOT, exercise, str(tmp_path), called=called)
+    for later in (e for e in EXERCISES if e.order > exercise.order):
+        if later.file in files:
+            node = stage.path_nodes(ast.parse((tmp_path / later.file).read_text()), later.qualname)[-1]
+            assert ast.unparse(node.body) == stage.STUB, later.qualname
