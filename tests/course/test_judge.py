@@ -184,7 +184,8 @@ def test_nothing_a_child_says_reaches_the_student(graded):
     payload, text = graded["hostile"]
     assert SECRET not in text and "def numerical_grad" not in text
     grad = next(t for t in payload["tests"] if t["extra_data"]["exercise"] == "numerical_grad")
-    assert "raised ValueError at nn/gradcheck.py, line" in grad["output"].replace("\\", "")
+    said = grad["output"].replace("\\", "")  # its own file, by the stage's path, is out of reach in its namespace
+    assert "raised ValueError at nn/gradcheck.py, line" in said or "raised FileNotFoundError at nn/gradcheck.py" in said
 
 
 def test_the_child_never_holds_the_answer_it_is_graded_on(graded):
