@@ -19,7 +19,7 @@ account, no groups) before the student's code is even compiled. What holds, and 
   fresh size-limited tmpfs over each folder where anyone may write (WRITABLE), and SysV objects
   of its own namespace; all of it vanishes with its last process, so nothing it leaves there
   reaches the child of a later exercise. Where it cannot, the parent sweeps after it
-  (judge.sweep).
+  (cleanup.sweep).
 - It cannot outlive its exercise, fill the disk or take the machine's memory: RLIMIT_NPROC,
   RLIMIT_FSIZE, RLIMIT_AS and RLIMIT_CORE are set below before the student's code runs, its OOM
   score is the highest, and the parent kills every process of its uid when it ends.

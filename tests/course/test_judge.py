@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from apps import autograder as autograder_app
-from course import judge, results
+from course import cleanup, judge, results
 from course.exercises import EXERCISES, find
 from course.mistakes import with_mistake
 from course.points import TABLE, load_table
@@ -52,7 +52,7 @@ def grader():
         z.extractall(os.path.join(root, "source"))
     shutil.copy(os.path.join(root, "source", "run_autograder"), os.path.join(root, "run_autograder"))
     yield root
-    judge.remove_tree(root)  # a loop: the submission's tree is 1,100 folders deep
+    cleanup.remove_tree(root)  # a loop: the submission's tree is 1,100 folders deep
 
 
 def run_autograder(root, files, *, top="ws", prepare=None, time_limits=None):
@@ -61,7 +61,7 @@ def run_autograder(root, files, *, top="ws", prepare=None, time_limits=None):
     submission = os.path.join(root, "submission")
     for folder in (submission, os.path.join(root, "results")):
         if os.path.exists(folder):
-            judge.remove_tree(folder)
+            cleanup.remove_tree(folder)
     os.makedirs(submission)
     for path, text in files.items():
         target = os.path.join(submission, top, path) if top else os.path.join(submission, os.path.basename(path))
@@ -210,7 +210,7 @@ def test_no_process_or_file_of_a_submission_outlives_its_exercise(graded):
     payload, _ = graded["hostile"]
     assert statuses(payload)["ReLU.backward"] == "correct"  # its daemon is gone, and it graded
     assert statuses(payload)["Sigmoid.backward"] == "timed out"
-    assert not [uid for uid in UIDS if judge.processes_of(uid)]
+    assert not [uid for uid in UIDS if cleanup.processes_of(uid)]
     left = [name for top in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") for name in os.listdir(top) if os.lstat(os.path.join(top, name)).st_uid
             in UIDS]
     assert not left and statuses(payload)["mse"] == "correct"
@@ -289,9 +289,9 @@ def test_the_sweep_removes_any_depth_any_number_and_sysv_objects(tmp_path):
     os.waitpid(pid, 0)
     with open("/proc/sysvipc/shm") as f:
         assert str(uid) in f.read()
-    judge.sweep(uid, ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"))
+    cleanup.sweep(uid, ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"))
     assert not [n for top in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") for n in os.listdir(top)
                 if os.lstat(os.path.join(top, n)).st_uid == uid]
     with open("/proc/sysvipc/shm") as f:
         assert str(uid) not in f.read()
-    assert {"/tmp", "/dev/shm"} <= set(judge.world_writable(skip=judge.NOT_SWEPT + ("/usr", "/work", "/root")))
+    assert {"/tmp", "/dev/shm"} <= set(cleanup.world_writable(skip=cleanup.NOT_SWEPT + ("/usr", "/work", "/root")))
