@@ -1,7 +1,7 @@
 """The grading engine in-process: an exercise is one record, a model's errors per part, what a model
 must keep for the grader, arrays read through to_numpy; and what it finds in answers planted here: an
 h ignored, an input changed in place, a NumPy-only call, an exception, a factor, a sign, a transpose,
-a backward never called, a col2im that drops overlaps. (tests/test_exercises.py runs the grader as a
+a backward never called, a col2im that drops overlaps. (tests/course/test_exercises.py runs the grader as a
 student does, in a workspace.)"""
 
 import contextlib
