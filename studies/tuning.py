@@ -27,7 +27,7 @@ from lab.cli import UsageError, prepare_out
 from lab.data import load_dataset
 from lab.files import write_json, write_text
 from lab.plots import DPI
-from lab.train import evaluate, fit
+from lab.train import NonFiniteLoss, evaluate, fit
 from models import VAE
 from models.likelihood import importance_weighted_bound
 from nn import Adam, Generator
@@ -131,7 +131,11 @@ def objective(trial, config):
         trial.report(loss, epoch)
         return not np.isfinite(loss) or trial.should_prune()
 
-    train(params, data, x_fit, config, seed=trial.number, on_epoch=on_epoch)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging trial says so below
+            train(params, data, x_fit, config, seed=trial.number, on_epoch=on_epoch)
+    except NonFiniteLoss as err:  # a step size too large for these settings: a result, not a failure
+        raise optuna.TrialPruned(str(err)) from None
     if not np.isfinite(losses[-1]):
         raise optuna.TrialPruned(f"the loss became {losses[-1]}")
     if len(losses) < config.epochs:

@@ -49,3 +49,15 @@ def test_bad_input_is_one_line(tmp_path):
         tune_config(True, trials=0)
     with pytest.raises(UsageError, match="cannot open the Optuna storage 'nosuch://x'.*--storage"):
         tune(tune_config(True, **TINY, storage="nosuch://x"), tmp_path, log=lambda line: None)
+
+
+@pytest.mark.slow
+def test_a_trial_whose_loss_diverges_is_pruned_and_the_study_goes_on(tmp_path, monkeypatch):
+    import studies.tuning as tuning
+    huge = tuning.Setting("lr", 5e-4, low=50.0, high=60.0)  # every trial's Adam steps diverge
+    monkeypatch.setattr(tuning, "SPACE", (huge,) + tuning.SPACE[1:])
+    with pytest.raises(UsageError, match="no complete trial yet"):
+        tune(tune_config(True, **TINY), tmp_path, log=lambda line: None)
+    import optuna
+    study = optuna.load_study(study_name="lab-vae", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["PRUNED", "PRUNED"]
