@@ -166,7 +166,6 @@ def open_study(config, out):
     if made_with is None:
         study.set_user_attr("fixed", fixed)
     elif made_with != fixed:
-        differ = sorted(k for k in fixed if made_with.get(k) != fixed[k])
         said = "; ".join(f"{k} {made_with.get(k)!r} there, {fixed[k]!r} here" if k != "space" else "another search space"
                          for k in sorted(k for k in fixed if made_with.get(k) != fixed[k]))
         raise UsageError(f"the study {config.study_name!r} in {url} was made with other settings ({said}): give "
@@ -196,8 +195,6 @@ def work(config, url, n_trials, seed):
 
 def search(config, study, url, log=print):
     """Run the trials the study still lacks, in config.workers processes (or this one)."""
-    import optuna
-
     left = config.trials - len(finished(study))
     log(f"study {config.study_name!r} in {url}: {len(finished(study))} trials done, {max(left, 0)} to run")
     if left <= 0:
@@ -246,33 +243,40 @@ def tuning_table(results):
 
 
 def save_figures(study, out):
-    """history.png: each trial's validation loss and the best so far; importance.png: how much of
-    the loss's variation over trials each setting explains (Optuna's fANOVA)."""
+    """history.png: each trial's validation loss and the best so far (a trial far above the rest drawn
+    at the top edge); importance.png: how much each setting decides whether a complete trial is among
+    the best (Optuna's default evaluator, PED-ANOVA, on quantiles: one trial whose loss blew up
+    weighs no more than any other bad one). Returns the importances."""
     import optuna
     from matplotlib.figure import Figure
 
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]
+    last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+    values = [t.value for t in complete]
+    top = 1.25 * float(np.median([v for v in values + last if np.isfinite(v)] or [1.0]))
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
-    ax.plot([t.number for t in complete], [t.value for t in complete], "o", label="complete trial")
-    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]
-    ax.plot([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned], "x",
-            color="grey", label="pruned (its last loss)")
-    ax.plot([t.number for t in complete], np.minimum.accumulate([t.value for t in complete]), "-", label="best so far")
-    ax.set(xlabel="trial", ylabel="validation loss per image", title="The search")
-    ax.legend()
+    for trials, losses, style, label in ((complete, values, "o", "complete trial"),
+                                         (pruned, last, "x", "pruned (its last loss)")):
+        ax.plot([t.number for t in trials], np.minimum(losses, top), style, label=label,
+                **({"color": "grey"} if style == "x" else {}))
+    ax.plot([t.number for t in complete], np.minimum.accumulate(values), "-", label="best so far")
+    ax.set(xlabel="trial", ylabel="validation loss per image", title="The search", ylim=(None, top * 1.02))
+    ax.text(0.01, 0.98, f"above {top:.0f}: drawn at the top edge", transform=ax.transAxes, va="top", fontsize=8)
+    ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(out / "history.png", dpi=DPI)
-    if len(complete) >= 2:
-        importance = optuna.importance.get_param_importances(study)
-        fig = Figure(figsize=(6, 3))
-        ax = fig.add_subplot()
-        ax.barh(list(importance)[::-1], list(importance.values())[::-1])
-        ax.set(xlabel="share of the variation of the validation loss", title="Which settings matter (fANOVA)")
-        fig.tight_layout()
-        fig.savefig(out / "importance.png", dpi=DPI)
-        return importance
-    return {}
+    if len(complete) < 2:
+        return {}
+    importance = optuna.importance.get_param_importances(study)
+    fig = Figure(figsize=(6, 3))
+    ax = fig.add_subplot()
+    ax.barh(list(importance)[::-1], list(importance.values())[::-1])
+    ax.set(xlabel="importance (PED-ANOVA)", title="Which settings decide the best trials")
+    fig.tight_layout()
+    fig.savefig(out / "importance.png", dpi=DPI)
+    return importance
 
 
 def tune(config, out, log=print):
