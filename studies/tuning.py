@@ -211,10 +211,17 @@ def search(config, study, url, log=print):
 
 
 def test_scores(params, data, config, log=print):
-    """[{seed, loss, recon, kl, bound}] of `params` trained on the whole training set, per seed."""
+    """[{seed, loss, recon, kl, bound}] of `params` trained on the whole training set, per seed; a
+    training whose loss diverges is kept as {seed, diverged: where}, not dropped."""
     scores = []
     for seed in config.seeds:
-        model, rng = train(params, data, data.x_train, config, seed)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                model, rng = train(params, data, data.x_train, config, seed)
+        except NonFiniteLoss as err:
+            scores.append(dict(seed=seed, diverged=str(err)))
+            log(f"  seed {seed}: diverged: {err}")
+            continue
         x_test = to_backend(data.x_test, rng.xp)
         terms = evaluate(model, x_test, 1000, data.scale, Generator(0, rng.xp))
         x = rng.xp.asarray(data.x_test[:BOUND_IMAGES], dtype=model.dtype) * data.scale
@@ -226,7 +233,10 @@ def test_scores(params, data, config, log=print):
 
 
 def spread(scores, key):
-    values = [s[key] for s in scores]
+    """(mean, sd) of `key` over the seeds whose training did not diverge; (nan, nan) if none."""
+    values = [s[key] for s in scores if "diverged" not in s]
+    if not values:
+        return float("nan"), float("nan")
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -237,6 +247,8 @@ def tuning_table(results):
     for name in ("lab", "tuned"):
         scores = results[name]["test"]
         cells = [f"{m:.3f} ± {s:.3f}" for m, s in (spread(scores, key) for key in ("loss", "recon", "kl", "bound"))]
+        diverged = sum("diverged" in s for s in scores)
+        cells[0] += f" ({diverged} of {len(scores)} seeds diverged)" if diverged else ""
         params = ", ".join(f"{k_}={v:.2g}" if isinstance(v, float) else f"{k_}={v}" for k_, v in results[name]["params"].items())
         rows.append(f"| {name}: {params} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
