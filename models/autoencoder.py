@@ -25,6 +25,10 @@ class AutoEncoder(Model):
                  loss="mse", init="he-xavier", x_mean=None, rng=None, dtype=TRAIN_DTYPE,
                  arch="mlp", channels=CHANNELS, image_shape=None):
         rng = rng or Generator(0)
+        if loss == "gaussian":
+            raise ValueError("loss 'gaussian' learns the decoder's variance, which balances reconstruction against "
+                             "a VAE's KL term; an autoencoder has none (a variance would only rescale its loss): "
+                             "use loss 'mse' or 'bce'")
         if linear and arch != "mlp":
             raise ValueError(f"a linear autoencoder is one Dense each way: it has no arch {arch!r}; use arch 'mlp'")
         hidden = () if linear else tuple(hidden)

@@ -1,10 +1,11 @@
 """What every model shares: the Model interface, building an MLP, the reconstruction loss (the
 decoder's output unit and its loss, as one step), and `named`, the look-up of a record by its name."""
 
+import math
 import textwrap
 
-from nn import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, bce, mse
-from nn.backend import load_arrays, namespace, to_backend, to_numpy
+from nn import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, bce, gaussian_nll, mse
+from nn.backend import load_arrays, namespace, resolve_dtype, to_backend, to_numpy
 
 
 class Model:
@@ -74,7 +75,8 @@ def named(records, name, what, field="key", error=ValueError):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
-LOSSES = ("mse", "bce")
+LOSSES = ("mse", "bce", "gaussian")
+MSE_LOGVAR = math.log(0.5)  # summed squared error is -log N(x; x_hat, sigma**2 I) + const at sigma**2 = 1/2
 
 
 INIT_SCHEMES = ("he-xavier", "uniform")
@@ -149,23 +151,33 @@ def mlp_decoder(*, code_dim, input_dim, hidden, activation, init, rng, dtype, fi
 
 
 class Reconstruction:
-    """The decoder's output unit and the reconstruction loss, as one step.
+    """The decoder's output unit and the reconstruction loss, as one step: -log p(x|z) up to a constant.
 
     logits: (N, D) from the decoder's last Dense.  x_hat = sigmoid(logits), images in [0, 1]
     (or x_hat = logits when `linear`, as PCA's reconstructions are unbounded too).
     "mse": recon = 1/N sum (x_hat - x)**2, and dlogits is mse's gradient taken back through
-    Sigmoid.backward. "bce": recon = BCE from the logits directly, and dlogits is bce's own
-    gradient: the sigmoid's derivative cancels against the log's, which is why BCE is computed
-    from logits (docs/derivations.md, "Binary cross-entropy from logits").
+    Sigmoid.backward: a Gaussian p(x|z) whose variance is fixed at 1/2. "bce": recon = BCE from the
+    logits directly, and dlogits is bce's own gradient: the sigmoid's derivative cancels against
+    the log's, which is why BCE is computed from logits (docs/derivations.md, "Binary cross-entropy
+    from logits"). "gaussian": a Gaussian p(x|z) whose variance, one for every pixel, is learned:
+    recon = gaussian_nll(x_hat, x, x_logvar), in nats, and params {"x_logvar": (1,)}, starting at
+    log(1/2), the variance "mse" fixes (docs/derivations.md, "A decoder that learns its variance").
+    xp, dtype: where that parameter lives.
     """
 
-    def __init__(self, loss="mse", linear=False):
+    def __init__(self, loss="mse", linear=False, xp=None, dtype=None):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
-        if linear and loss == "bce":
-            raise ValueError("loss 'bce' needs a sigmoid output; a linear model uses loss 'mse'")
+        if linear and loss != "mse":
+            raise ValueError(f"loss {loss!r} needs a sigmoid output; a linear model uses loss 'mse'")
         self.loss, self.linear = loss, linear
         self.sigmoid = Sigmoid()
+        self.params, self.grads = {}, {}
+        if loss == "gaussian":
+            if xp is None:
+                raise ValueError("loss 'gaussian' learns the decoder's variance: a model that takes it gives "
+                                 "Reconstruction the xp and dtype of its parameters")
+            self.params["x_logvar"] = xp.full((1,), MSE_LOGVAR, dtype=resolve_dtype(xp, dtype))
 
     def output(self, logits):
         """x_hat from the decoder's logits (no loss)."""
@@ -187,9 +199,18 @@ class Reconstruction:
             recon, self.dlogits = bce(logits, x)
             return recon
         x_hat = self.output(logits)
-        recon, dx_hat = mse(x_hat, x)
+        if self.loss == "gaussian":
+            recon, dx_hat, self.dx_logvar = gaussian_nll(x_hat, x, self.params["x_logvar"])
+        else:
+            recon, dx_hat = mse(x_hat, x)
         self.dlogits = dx_hat if self.linear else self.sigmoid.backward(dx_hat)
         return recon
 
     def backward(self):
+        """dL/dlogits: (N, D); with a learned variance, also fills grads["x_logvar"]."""
+        if self.params:
+            self.grads["x_logvar"] = self.dx_logvar
         return self.dlogits
+
+    def __repr__(self):
+        return f"Reconstruction({self.loss!r}" + (", linear=True)" if self.linear else ")")

@@ -10,6 +10,10 @@ Forward, for a batch x: (N, D), with latent size J and hidden width H:
     x_hat  = sigmoid(decoder(z))             (N, D)
     loss   = recon(x_hat, x) + beta * KL(N(mu, std**2) || N(0, I))      per image
 
+KL is the rate (nats the code carries about an image), recon the distortion (-log p(x|z), up to
+a constant for "mse"); beta sets the price of a nat. With free_bits, the KL term is
+free_bits_kl's: each dimension's KL is paid only above that floor (nn/losses.py).
+
 The backward runs through these steps in reverse (docs/derivations.md, "The VAE and the
 reparameterisation trick"), with eps a constant given to the network.
 
@@ -22,7 +26,7 @@ so z is a plain differentiable function of mu and logvar:
     dh      = dmu @ W_mu.T + dlogvar @ W_logvar.T          (h feeds both heads)
 """
 
-from nn import Dense, Generator, gaussian_kl
+from nn import Dense, Generator, free_bits_kl, gaussian_kl
 from nn.backend import TRAIN_DTYPE, namespace
 
 from .base import CODE_BIAS, HEAD_SCALE, Model, Reconstruction
@@ -60,6 +64,13 @@ def kl_weight(beta):
     return beta
 
 
+def warmed_up(beta, epoch, warmup):
+    """The KL weight in epoch `epoch` (from 1) of a warm-up over `warmup` epochs (Sonderby et al. 2016):
+    beta * (epoch - 1) / warmup, from 0 in the first epoch up to beta from epoch warmup + 1 on.
+    warmup 0: beta throughout."""
+    return beta if warmup == 0 else beta * min(1.0, (epoch - 1) / warmup)
+
+
 class VAE(Model):
     """input_dim -> hidden... -> (mu, logvar) in R^latent_dim; latent_dim -> reversed(hidden)... -> input_dim.
 
@@ -71,20 +82,29 @@ class VAE(Model):
     prior; 1.0 for the scheme's full scale); x_mean: the mean training image, for `start_at`.
     arch: "mlp", the lab's, or "conv" (models/conv.py: convolutions with `channels` over images of
     `image_shape`, (H, W); `hidden` is then unused). Either way x is a batch of rows, (N, input_dim).
+    loss "gaussian": the decoder's variance is learned, a part "likelihood" of its own (Reconstruction).
+    free_bits: the floor, in nats, on each dimension's KL in the loss (0: none; free_bits_kl).
     """
+
+    free_bits = 0.0  # no floor, unless one is given
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
                  init="he-xavier", head_scale=HEAD_SCALE, x_mean=None, rng=None, dtype=TRAIN_DTYPE,
-                 arch="mlp", channels=CHANNELS, image_shape=None):
+                 arch="mlp", channels=CHANNELS, image_shape=None, free_bits=0.0):
         self.rng = rng = rng or Generator(0)
         self.latent_dim, self.beta, self.dtype = latent_dim, kl_weight(beta), dtype
+        if not free_bits >= 0:
+            raise ValueError(f"free_bits must be >= 0 nats, got {free_bits}")
+        self.free_bits = free_bits
         self.encoder, self.mu_head, self.logvar_head, self.decoder = vae_layers(
             input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, activation=activation, init=init, rng=rng,
             dtype=dtype, head_scale=head_scale, arch=arch, channels=channels, image_shape=image_shape)
-        self.recon_loss = Reconstruction(loss)
+        self.recon_loss = Reconstruction(loss, xp=rng.xp, dtype=dtype)
         self.loss, self.init, self.head_scale, self.arch = loss, init, head_scale, arch
-        self.settings = ("arch", "loss", "beta", "init", "head_scale")
+        self.settings = ("arch", "loss", "beta", "init", "head_scale") + (("free_bits",) if free_bits else ())
         self.parts = {"encoder": self.encoder, "mu": self.mu_head, "logvar": self.logvar_head, "decoder": self.decoder}
+        if self.recon_loss.params:  # the learned variance of p(x|z)
+            self.parts["likelihood"] = self.recon_loss
         self.collect_params()
         if x_mean is not None:
             self.start_at(x_mean)
@@ -121,9 +141,13 @@ class VAE(Model):
         std = xp.exp(0.5 * logvar)
         z = mu + std * eps
         recon = self.recon_loss.forward(self.decoder.forward(z), x)
-        kl, self.dmu_kl, self.dlogvar_kl = gaussian_kl(mu, logvar)
+        if self.free_bits:  # the KL term paid is the floored one; the KL itself is still reported
+            paid, kl, self.dmu_kl, self.dlogvar_kl = free_bits_kl(mu, logvar, self.free_bits)
+        else:
+            kl, self.dmu_kl, self.dlogvar_kl = gaussian_kl(mu, logvar)
+            paid = kl
         self.eps, self.std = eps, std  # what backward needs of the sampling step
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+        return {"loss": recon + self.beta * paid, "recon": recon, "kl": kl}
 
     def backward(self):
         """Fill self.grads with dloss/dparam for the batch of the last forward.

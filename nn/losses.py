@@ -6,10 +6,13 @@ its gradient carries a 1/N. `reduction="mean"` averages over every element inste
 (1/(N*D)), the convention of torch.nn.MSELoss's default. Derivations: docs/derivations.md.
 """
 
+import math
+
 from .backend import namespace
 from .layers import sigmoid
 
 REDUCTIONS = ("sum", "mean")
+LOG_2PI = math.log(2 * math.pi)
 
 
 def _divisor(x, reduction):
@@ -76,6 +79,57 @@ def gaussian_kl(mu, logvar, reduction="sum"):
     dmu = mu / divisor
     dlogvar = (var - 1.0) * (0.5 / divisor)
     return kl, dmu, dlogvar
+
+
+def gaussian_nll(x_hat, x, x_logvar, reduction="sum"):
+    """-log N(x; x_hat, sigma**2 I) of each image, sigma**2 = exp(x_logvar) one variance shared by
+    every pixel and learned.   x_hat, x: (N, D); x_logvar: (1,).
+
+    L = 1/N sum_{n,d} [(x - x_hat)**2 / (2 sigma**2) + x_logvar / 2 + log(2 pi) / 2], in nats.
+    Returns (L, dx_hat, dx_logvar): L a 0-d array, dx_hat = dL/dx_hat: (N, D), dx_logvar = dL/dx_logvar:
+    (1,). N is _divisor(x, reduction), as for mse. At sigma**2 = 1/2 it is mse plus a constant.
+
+    Derived in docs/derivations.md, "A decoder that learns its variance":
+    dx_hat = (x_hat - x) / (sigma**2 N) and dx_logvar = 1/N sum_{n,d} [1/2 - (x - x_hat)**2 / (2 sigma**2)].
+    """
+    xp = namespace(x_hat, x, x_logvar)
+    if tuple(x_logvar.shape) != (1,):
+        raise ValueError(f"x_logvar must be one log-variance shared by all pixels, shape (1,), "
+                         f"got shape {tuple(x_logvar.shape)}")
+    divisor = _divisor(x, reduction)
+    var = xp.exp(x_logvar)  # (1,)
+    diff = x_hat - x
+    squared = xp.sum(diff * diff)
+    loss = (squared / (2.0 * var[0]) + 0.5 * x.size * (x_logvar[0] + LOG_2PI)) / divisor
+    dx_logvar = (0.5 * x.size - squared / (2.0 * var)) / divisor  # (1,)
+    diff *= 1.0 / (var[0] * divisor)  # diff is ours: reuse it as the gradient
+    return loss, diff, dx_logvar
+
+
+def kl_per_dimension(mu, logvar):
+    """The KL of each latent dimension, averaged over the batch: (KL_j: (J,), dmu, dlogvar: (N, J)), the
+    J numbers gaussian_kl's total splits into, from gaussian_kl itself, one column at a time, and its
+    gradients beside them: dmu[:, j] = dKL_j/dmu[:, j]. mu, logvar: (N, J)."""
+    xp = namespace(mu, logvar)
+    columns = [gaussian_kl(mu[:, j:j + 1], logvar[:, j:j + 1]) for j in range(mu.shape[1])]
+    kl_j = xp.stack([kl for kl, _, _ in columns])  # (J,)
+    return kl_j, xp.concat([dmu for _, dmu, _ in columns], axis=1), xp.concat([dlv for _, _, dlv in columns], axis=1)
+
+
+def free_bits_kl(mu, logvar, floor):
+    """The KL term with a floor of `floor` nats on each dimension (Kingma et al. 2016, "free bits").
+    mu, logvar: (N, J).
+
+    F = sum_j max(KL_j, floor), KL_j the batch's mean KL of dimension j (kl_per_dimension): a dimension
+    whose KL is below the floor costs the floor, whatever it does, so nothing pushes it further to the
+    prior. Returns (F, KL, dmu, dlogvar): F and KL = sum_j KL_j 0-d arrays, dmu = dF/dmu and
+    dlogvar = dF/dlogvar: (N, J), gaussian_kl's gradients in the dimensions above the floor, 0 in the others.
+    Derived in docs/derivations.md, "Free bits".
+    """
+    xp = namespace(mu, logvar)
+    kl_j, dmu, dlogvar = kl_per_dimension(mu, logvar)
+    paid = xp.astype(kl_j > floor, mu.dtype)  # (J,): 1 where KL_j is paid, 0 where the floor is
+    return xp.sum(xp.maximum(kl_j, floor)), xp.sum(kl_j), dmu * paid, dlogvar * paid
 
 
 def one_hot(labels, n_classes, like):

@@ -48,7 +48,7 @@ def one_strict_check(xp, loss="mse"):
         pytest.skip("a backend other than NumPy runs the conv VAE's mse check alone (the same calls)")
 
 
-@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("loss", ["mse", "bce", "gaussian"])
 def test_conv_vae_gradients(xp, loss):
     one_strict_check(xp, loss)
     rng = Generator(1, xp)

@@ -5,7 +5,7 @@ import pytest
 
 from models import VAE, AutoEncoder
 from models.base import CODE_BIAS, HEAD_SCALE
-from nn import Dense, Generator
+from nn import Dense, Generator, kl_per_dimension
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients, numerical_grad, rel_error
 
@@ -41,6 +41,43 @@ def test_vae_gradients(xp, loss, beta, init):
     errors = model_errors(vae, batch(xp), eps=eps)
     assert set(errors) == set(vae.params)
     assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("kwargs", [{"loss": "gaussian"}, {"free_bits": True}, {"loss": "gaussian", "free_bits": True}],
+                         ids=["gaussian", "free-bits", "gaussian-free-bits"])
+def test_vae_gradients_of_part_four(xp, kwargs):
+    # The learned variance away from its start (log 1/2); a floor between the dimensions' KLs, so that
+    # the check covers a dimension the floor holds and one it does not. (The conv VAE's: tests/models/test_conv.py.)
+    rng = Generator(4, xp)
+    vae = VAE(D, hidden=(H,), latent_dim=3, loss=kwargs.get("loss", "mse"), head_scale=1.0, rng=rng, dtype=F64)
+    x, eps = batch(xp), rng.normal((N, 3), F64)
+    if "likelihood" in vae.parts:
+        vae.params["likelihood.x_logvar"][...] = -1.7
+    if "free_bits" in kwargs:
+        kl_j = np.sort(to_numpy(kl_per_dimension(*vae.encode(x))[0]))
+        vae.free_bits = float(kl_j[0] + kl_j[1]) / 2
+    errors = model_errors(vae, x, eps=eps)
+    assert set(errors) == set(vae.params) and ("likelihood.x_logvar" in errors) == (kwargs.get("loss") == "gaussian")
+    assert max(errors.values()) < TOL, errors
+
+
+def test_the_learned_variance_starts_at_the_labs_loss():
+    # At log(1/2), the gaussian decoder's loss is the lab's summed squared error plus (D/2) log(2 pi / 2)
+    rng = Generator(5, np)
+    x, eps = batch(np), rng.normal((N, J), F64)
+    terms = {loss: VAE(D, hidden=(H,), latent_dim=J, loss=loss, rng=Generator(6, np), dtype=F64).forward(x, eps=eps)
+             for loss in ("mse", "gaussian")}
+    assert float(terms["gaussian"]["recon"] - terms["mse"]["recon"]) == pytest.approx(D / 2 * np.log(np.pi))
+    assert float(terms["gaussian"]["kl"]) == float(terms["mse"]["kl"])
+
+
+def test_free_bits_change_the_loss_not_the_reported_kl():
+    rng = Generator(7, np)
+    x, eps = batch(np), rng.normal((N, J), F64)
+    plain, floored = (VAE(D, hidden=(H,), latent_dim=J, rng=Generator(8, np), dtype=F64, free_bits=floor).forward(
+        x, eps=eps) for floor in (0.0, 50.0))
+    assert float(floored["kl"]) == float(plain["kl"]) < 50.0
+    assert float(floored["loss"]) == pytest.approx(float(plain["recon"]) + J * 50.0)
 
 
 @pytest.mark.parametrize("kwargs", [{"loss": "mse"}, {"loss": "bce"}, {"linear": True},
@@ -147,7 +184,7 @@ def test_models_load_their_own_state_and_refuse_another_shape():
 
 
 def test_invalid_model_settings_are_refused():
-    with pytest.raises(ValueError, match="choose one of mse, bce"):
+    with pytest.raises(ValueError, match="choose one of mse, bce, gaussian"):
         VAE(D, loss="l1")
     with pytest.raises(ValueError, match="beta must be >= 0"):
         VAE(D, beta=-1.0)
@@ -155,6 +192,10 @@ def test_invalid_model_settings_are_refused():
         AutoEncoder(D, linear=True, loss="bce")
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         AutoEncoder(D, activation="gelu")
+    with pytest.raises(ValueError, match="free_bits must be >= 0 nats, got -0.5"):
+        VAE(D, free_bits=-0.5)
+    with pytest.raises(ValueError, match="an autoencoder has none"):
+        AutoEncoder(D, loss="gaussian")
 
 
 def test_the_two_inits_draw_each_layer_as_documented():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from nn import Generator, bce, gaussian_kl, mse, softmax_cross_entropy
+from nn import Generator, bce, free_bits_kl, gaussian_kl, gaussian_nll, kl_per_dimension, mse, softmax_cross_entropy
 from nn.backend import CHECK_DTYPE, to_numpy
 from nn.gradcheck import TOLERANCE, check_gradients
 
@@ -131,3 +131,113 @@ def test_softmax_cross_entropy_refuses_bad_labels_naming_both(labels, message):
     with pytest.raises(ValueError, match=message) as error:
         softmax_cross_entropy(logits, np.asarray(labels))
     assert "\n" not in str(error.value)  # one line
+
+
+# --- The learned decoder variance and free bits (Part Four) ---------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("x_logvar", [math.log(0.5), -3.0, 1.2])
+def test_gaussian_nll_gradients(xp, reduction, x_logvar):
+    _, x_hat, x = inputs(xp, seed=5)
+    logvar = xp.asarray([x_logvar], dtype=xp.float64)
+    _, dx_hat, dx_logvar = gaussian_nll(x_hat, x, logvar, reduction)
+    assert tuple(dx_logvar.shape) == (1,)
+    errors = check_gradients(lambda: gaussian_nll(x_hat, x, logvar, reduction)[0],
+                             {"x_hat": x_hat, "x_logvar": logvar}, {"x_hat": dx_hat, "x_logvar": dx_logvar})
+    assert max(errors.values()) < TOL, errors
+
+
+def test_gaussian_nll_is_the_normal_density_and_mse_plus_a_constant_at_variance_one_half():
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    x_hat, x = rng.uniform(0, 1, (3, 5)), rng.uniform(0, 1, (3, 5))
+    for var in (0.5, 0.01, 2.0):
+        loss, _, _ = gaussian_nll(x_hat, x, np.array([math.log(var)]))
+        assert float(loss) == pytest.approx(-stats.norm.logpdf(x, x_hat, math.sqrt(var)).sum() / 3, rel=1e-12)
+    loss, dx_hat, _ = gaussian_nll(x_hat, x, np.array([math.log(0.5)]))
+    assert float(loss) - float(mse(x_hat, x)[0]) == pytest.approx(5 / 2 * math.log(math.pi), rel=1e-12)
+    np.testing.assert_allclose(dx_hat, mse(x_hat, x)[1], rtol=1e-12)
+
+
+def test_the_best_shared_variance_is_the_mean_squared_error_per_pixel():
+    # dL/dx_logvar = 0 where sigma**2 = 1/(N D) sum (x - x_hat)**2: the gradient is 0 there and nowhere else
+    rng = np.random.default_rng(8)
+    x_hat, x = rng.uniform(0, 1, (4, 6)), rng.uniform(0, 1, (4, 6))
+    best = np.mean((x - x_hat) ** 2)
+    assert abs(float(gaussian_nll(x_hat, x, np.array([math.log(best)]))[2][0])) < 1e-12
+    assert float(gaussian_nll(x_hat, x, np.array([math.log(best) + 0.1]))[2][0]) > 0
+
+
+def test_gaussian_nll_refuses_a_variance_of_another_shape():
+    with pytest.raises(ValueError, match=r"shape \(1,\), got shape \(6,\)"):
+        gaussian_nll(np.zeros((2, 6)), np.zeros((2, 6)), np.zeros(6))
+
+
+def test_kl_per_dimension_splits_the_kl_and_its_gradients():
+    rng = Generator(9, np)
+    mu, logvar = rng.normal((5, 4), F64), rng.normal((5, 4), F64)
+    kl_j, dmu, dlogvar = kl_per_dimension(mu, logvar)
+    kl, dmu_all, dlogvar_all = gaussian_kl(mu, logvar)
+    assert kl_j.shape == (4,) and float(np.sum(kl_j)) == pytest.approx(float(kl), rel=1e-12)
+    np.testing.assert_allclose(kl_j, [float(gaussian_kl(mu[:, [j]], logvar[:, [j]])[0]) for j in range(4)])
+    np.testing.assert_allclose(dmu, dmu_all, rtol=1e-12)
+    np.testing.assert_allclose(dlogvar, dlogvar_all, rtol=1e-12)
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.3, 0.8, 5.0])
+def test_free_bits_gradients(xp, floor):
+    rng = Generator(10, xp)
+    mu, logvar = rng.normal((6, 4), F64), rng.normal((6, 4), F64)
+    kl_j = to_numpy(kl_per_dimension(mu, logvar)[0])
+    assert np.min(np.abs(kl_j - floor)) > 1e-3  # no dimension at its kink, where F has no derivative
+    paid, kl, dmu, dlogvar = free_bits_kl(mu, logvar, floor)
+    assert float(paid) == pytest.approx(float(np.sum(np.maximum(kl_j, floor))), rel=1e-12)
+    assert float(kl) == pytest.approx(float(np.sum(kl_j)), rel=1e-12)
+    errors = check_gradients(lambda: free_bits_kl(mu, logvar, floor)[0],
+                             {"mu": mu, "logvar": logvar}, {"mu": dmu, "logvar": dlogvar})
+    assert max(errors.values()) < TOL, errors
+    # below the floor a dimension gets no gradient at all; above it, the KL's own
+    below = kl_j < floor
+    assert np.all(to_numpy(dmu)[:, below] == 0) and np.all(to_numpy(dlogvar)[:, below] == 0)
+    np.testing.assert_allclose(to_numpy(dmu)[:, ~below], to_numpy(gaussian_kl(mu, logvar)[1])[:, ~below])
+
+
+def test_free_bits_with_the_floor_applied_per_image_fails_the_check():
+    # The floor is on each dimension's KL averaged over the batch; masking per image is another
+    # objective, and the check says so.
+    rng = Generator(11, np)
+    mu, logvar = rng.normal((6, 4), F64), rng.normal((6, 4), F64)
+    floor = 0.8
+    paid, _, dmu, dlogvar = free_bits_kl(mu, logvar, floor)
+    per_image = 0.5 * (np.exp(logvar) + mu**2 - 1 - logvar)  # each image's KL of each dimension
+    wrong = (per_image > floor).astype(float)
+    _, dmu_all, dlogvar_all = gaussian_kl(mu, logvar)
+    errors = check_gradients(lambda: free_bits_kl(mu, logvar, floor)[0], {"mu": mu, "logvar": logvar},
+                             {"mu": dmu_all * wrong, "logvar": dlogvar_all * wrong})
+    assert max(errors.values()) > 1e-2, errors
+
+
+def test_losses_of_part_four_equal_autograd():
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional, independent reference")
+    rng = np.random.default_rng(12)
+    x_hat, x, logvar = rng.uniform(0, 1, (5, 7)), rng.uniform(0, 1, (5, 7)), np.array([-1.3])
+    t = {name: torch.tensor(a, dtype=torch.float64, requires_grad=True)
+         for name, a in (("x_hat", x_hat), ("logvar", logvar))}
+    nll = -torch.distributions.Normal(t["x_hat"], torch.exp(0.5 * t["logvar"])).log_prob(torch.from_numpy(x))
+    (nll.sum() / 5).backward()
+    loss, dx_hat, dx_logvar = gaussian_nll(x_hat, x, logvar)
+    assert float(loss) == pytest.approx(nll.sum().item() / 5, rel=1e-12)
+    np.testing.assert_allclose(dx_hat, t["x_hat"].grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(dx_logvar, t["logvar"].grad.numpy(), rtol=1e-10)
+
+    mu, lv = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    mu_t, lv_t = (torch.tensor(a, requires_grad=True) for a in (mu, lv))
+    q = torch.distributions.Normal(mu_t, torch.exp(0.5 * lv_t))
+    kl_j = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean(dim=0)
+    torch.clamp(kl_j, min=0.8).sum().backward()
+    paid, _, dmu, dlogvar = free_bits_kl(mu, lv, 0.8)
+    assert float(paid) == pytest.approx(torch.clamp(kl_j, min=0.8).sum().item(), rel=1e-12)
+    np.testing.assert_allclose(dmu, mu_t.grad.numpy(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(dlogvar, lv_t.grad.numpy(), rtol=1e-10, atol=1e-15)
