@@ -9,7 +9,7 @@ generative model can draw (new images decoded from the prior), and, with
 
 import os
 
-from lab import plots, run
+from lab import codes, plots, run
 from lab.train import minibatches
 from lab.cli import bounded, int_list
 from models.likelihood import DECODERS, bits_per_dim, importance_weighted_bound
@@ -20,6 +20,12 @@ from nn.backend import get_backend, to_backend, to_numpy
 def add_flags(parser, defaults):
     """The VAE's own flags."""
     parser.add_argument("--beta", type=bounded(float, 0), help=f"KL weight, >= 0 (default: {defaults.beta})")
+    parser.add_argument("--kl-warmup", metavar="EPOCHS", type=bounded(int, 0),
+                        help="raise the KL weight linearly from 0 in the first epoch to --beta after EPOCHS epochs, "
+                             "fewer than --epochs (default: 0, none)")
+    parser.add_argument("--free-bits", metavar="NATS", type=bounded(float, 0),
+                        help="a floor on each latent dimension's KL in the loss: below it a dimension is not pulled "
+                             "to the prior (default: 0, none)")
     parser.add_argument("--log-likelihood", metavar="K[,K...]", type=int_list("sample counts", "1,10,100,1000"),
                         help="after training, estimate log p(x) on the test set with the importance-weighted bound "
                              "for each K (1 is the ELBO); into metrics.json")
@@ -42,12 +48,15 @@ test_log_likelihood.__test__ = False  # a metric, not a test, whatever pytest gu
 
 
 def finish(model, data, config, out):
-    """samples.png: 128 images decoded from z ~ N(0, I), the lab's "data augmentation";
-    and, if asked for, the log-likelihood bounds, printed and added to metrics.json."""
+    """samples.png: 128 images decoded from z ~ N(0, I), the lab's "data augmentation"; what the code
+    carries (lab/codes.py: rate, distortion, active units, the KL of each dimension; traversals.png
+    for a code of more than two dimensions); and, if asked for, the log-likelihood bounds, printed
+    and added to metrics.json."""
     xp = get_backend(config.backend)
     samples = to_numpy(model.sample(128, Generator(config.seed + 2, xp)))
     plots.save_samples(samples, data.image_shape, os.path.join(out, "samples.png"),
                        title="VAE: new images from z ~ N(0, I)")
+    codes.report_code(model, data, config, out)
     if config.log_likelihood:
         estimates = test_log_likelihood(model, data, config.log_likelihood, Generator(config.seed + 3, xp))
         print(f"log p(x) on the {data.x_test.shape[0]} test images, decoder {DECODERS[config.loss]}:")

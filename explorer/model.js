@@ -152,7 +152,8 @@ function loadModel(M) {
                      : { mu: Array.from(h) };
     },
     decode: (z) => Array.from(x_hat_of(decoder.forward(Float64Array.from(z)))),
-    recon(z, x) {  // the training's reconstruction error of x decoded from z: nn/losses.py's mse or bce, N = 1
+    recon(z, x) {  // the training's reconstruction error of x decoded from z: nn/losses.py's mse, bce or
+      // gaussian_nll (whose variance exp(x_logvar) the decoder learned), N = 1
       const logits = decoder.forward(Float64Array.from(z)), x_hat = x_hat_of(logits);
       let sum = 0;
       for (let d = 0; d < x.length; d++) {
@@ -160,7 +161,8 @@ function loadModel(M) {
         sum += M.loss === "bce" ? Math.max(l, 0) - l * x[d] + Math.log1p(Math.exp(-Math.abs(l)))  // bce_terms
                                 : (x_hat[d] - x[d]) ** 2;
       }
-      return sum;
+      if (M.loss !== "gaussian") return sum;
+      return sum / (2 * Math.exp(M.x_logvar)) + 0.5 * x.length * (M.x_logvar + Math.log(2 * Math.PI));
     },
     kl: (mu, logvar) => mu.reduce((sum, m, j) => sum - 0.5 * (1 + logvar[j] - m * m - Math.exp(logvar[j])), 0),
   };

@@ -187,7 +187,9 @@ function show() {
     : zs ? `decoded from z = μ + σ ε = (${fmt(zs)}), ε = (${fmt(eps)})`
     : "press “draw ε”: z = μ + σ ε, decoded here";
   $("pick").value = index === null ? "" : index;
-  const what = MODEL.loss === "bce" ? "binary cross-entropy" : "squared error", recon = model.recon(q.mu, x);
+  const what = { bce: "binary cross-entropy", mse: "squared error",
+                 gaussian: `−log N(x; x̂, σ²) with the learned σ² = ${Math.exp(MODEL.x_logvar).toPrecision(3)}` }[MODEL.loss];
+  const recon = model.recon(q.mu, x);
   const kl = VAE ? model.kl(q.mu, q.logvar) : null;
   const terms = [`This image's code: ${VAE ? `μ = (${fmt(q.mu)}), σ = (${fmt(stdOf(q))})` : `z = (${fmt(q.mu)})`}.`,
                  `In the training loss's units, per image (the ${what} summed over its ${D} pixels):`,

@@ -28,7 +28,7 @@ import numpy as np
 
 from models import VAE, AutoEncoder
 from models.conv import AsImages
-from nn import Conv2d, ConvTranspose2d, Dense, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh
+from nn import Conv2d, ConvTranspose2d, Dense, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh, kl_per_dimension
 from nn.backend import namespace, to_backend, to_numpy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -124,7 +124,7 @@ def code_statistics(model, data, z):
     xp = namespace(model.mu_head.params["W"])
     x = data.x_test * np.float32(data.scale)
     logvar = np.concatenate([to_numpy(model.encode(to_backend(x[i:i + 1000], xp))[1]) for i in range(0, len(x), 1000)])
-    kl = np.mean(-0.5 * (1.0 + logvar - z ** 2 - np.exp(logvar)), axis=0)
+    kl = kl_per_dimension(z.astype(np.float64), logvar.astype(np.float64))[0]
     return np.argsort(-kl, kind="stable"), kl, np.stack([np.minimum(lo, -4.0), np.maximum(hi, 4.0)], axis=1)
 
 
@@ -195,6 +195,7 @@ def page_text(model, data, z, *, name, epochs, test_loss, loss_label="test loss"
         "class_names": list(data.class_names), "colours": [matplotlib_hex(TAB10(y % 10))
                                                            for y in range(len(data.class_names))],
         "latent_dim": J, "loss": model.recon_loss.loss, "beta": getattr(model, "beta", None),
+        "x_logvar": float(to_numpy(model.recon_loss.params["x_logvar"])[0]) if model.recon_loss.params else None,
         "output": output, "weights": dtype, **layers,
         "order": order.tolist(), "kl": None if kl is None else kl.tolist(), "extent": extent.tolist(),
         "square": [list(map(float, r)) for r in square], "square_label": square_label,

@@ -29,8 +29,11 @@ class TrainConfig:
     hidden: tuple = (512,)  # the lab's 784-512-latent MLP
     arch: str = "mlp"  # the lab's; "conv": convolutions of `channels` (models/conv.py), `hidden` unused
     channels: tuple = CHANNELS  # arch "conv": the two convolutions' output channels
-    loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities
+    loss: str = "mse"  # the lab's summed squared error; "bce" treats pixels as Bernoulli probabilities,
+    #                    "gaussian" learns the decoder's variance (VAE; Part Four)
     beta: float = 1.0  # weight of the KL term (VAE); 1 gives the ELBO
+    kl_warmup: int = 0  # VAE: epochs over which the KL weight rises from 0 to beta (models/vae.py, warmed_up)
+    free_bits: float = 0.0  # VAE: nats of KL each latent dimension keeps for free (nn/losses.py, free_bits_kl)
     init: str = "he-xavier"  # or "uniform", PyTorch's; the decoder's first biases start in +-1 either way (CODE_BIAS)
     log_likelihood: tuple = ()  # VAE: after training, bound log p(x) with these numbers K of samples per image
     seed: int = 0  # initial weights, data order and the VAE's noise
@@ -68,7 +71,7 @@ def shapes(config, data):
 MODEL_KINDS = (
     ModelKind("vae", "VAE", "train_vae.py",
               lambda c, data, rng: VAE(data.input_dim, c.hidden, c.latent_dim, loss=c.loss, beta=c.beta, init=c.init,
-                                       x_mean=data.mean_image, rng=rng, **shapes(c, data))),
+                                       free_bits=c.free_bits, x_mean=data.mean_image, rng=rng, **shapes(c, data))),
     ModelKind("ae", "Autoencoder", "train_ae.py",
               lambda c, data, rng: AutoEncoder(data.input_dim, c.hidden, c.latent_dim, loss=c.loss, init=c.init,
                                                x_mean=data.mean_image, rng=rng, **shapes(c, data))),

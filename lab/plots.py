@@ -158,6 +158,24 @@ def save_samples(x, image_shape, path, title="Samples from the prior", nrows=8, 
         show_image(ax, grid, title)
 
 
+def draw_traversals(ax, images, dims, values, image_shape, title):
+    """images: (len(dims) * len(values), H*W), one row per dimension of `dims` swept through `values`
+    (lab/codes.py, traversal), tiled with each row named z_j and each column its value."""
+    grid = image_grid(images, image_shape, len(dims), len(values))
+    show_image(ax, grid, title)
+    H, W = image_shape
+    ax.set_yticks([(H + 1) * r + (H - 1) / 2 for r in range(len(dims))], [f"z{j}" for j in dims])
+    ax.set_xticks([(W + 1) * c + (W - 1) / 2 for c in range(len(values))], [f"{v:g}" for v in values])
+    ax.tick_params(left=False, bottom=False)
+
+
+def save_traversals(images, dims, values, image_shape, path, title="Traversals"):
+    """The picture of draw_traversals as a figure of its own (traversals.png)."""
+    fig, ax = image_figure(((image_shape[0] + 1) * len(dims) - 1, (image_shape[1] + 1) * len(values) - 1))
+    with figure_saved_to(path, fig):
+        draw_traversals(ax, images, dims, values, image_shape, title)
+
+
 # -------------------------------------------------------------------- latent space
 
 

@@ -17,7 +17,8 @@ import sys
 
 import numpy as np
 
-from models.base import INIT_SCHEMES
+from models.base import INIT_SCHEMES, LOSSES
+from models.vae import warmed_up
 from models.conv import ARCHS
 from nn import Adam, Generator
 from nn.backend import BackendError, backend_name, get_backend, to_backend, to_numpy
@@ -53,7 +54,8 @@ def build_parser(prog, description, add_flags=None):
                                                  "each way (models/conv.py), for images whose sides are multiples of 4")
     p.add_argument("--channels", type=int_list("channel counts", "32,64"),
                    help=f"--arch conv: the convolutions' output channels (default: {','.join(map(str, d.channels))})")
-    p.add_argument("--loss", choices=("mse", "bce"), help=f"reconstruction loss (default: {d.loss})")
+    p.add_argument("--loss", choices=LOSSES, help=f"reconstruction loss (default: {d.loss}); gaussian: a "
+                                                  "Gaussian decoder whose variance is learned (a VAE's only)")
     p.add_argument("--init", choices=INIT_SCHEMES, help=f"initial weights (default: {d.init}); the decoder's "
                                                         "output always starts at the mean training image")
     p.add_argument("--no-explorer", action="store_true",
@@ -69,7 +71,7 @@ def build_parser(prog, description, add_flags=None):
 def make_config(model, given, resumed_config=None):
     """The run's TrainConfig from the flags `given`, over a checkpoint's config when resuming."""
     if resumed_config is None:
-        return config_from(TrainConfig, given, model=model, backend=backend_name_from(given.get("backend")))
+        return checked(config_from(TrainConfig, given, model=model, backend=backend_name_from(given.get("backend"))))
     defaults = TrainConfig()  # a checkpoint written before a setting existed ran with its default
     saved = dict(resumed_config, hidden=tuple(resumed_config["hidden"]),
                  channels=tuple(resumed_config.get("channels", defaults.channels)),
@@ -85,7 +87,28 @@ def make_config(model, given, resumed_config=None):
                 f"the checkpoint was trained with --{name.replace('_', '-')} {saved[name]}, not {given[name]}: "
                 "leave the flag out to continue it"
             )
-    return config_from(TrainConfig, given, saved)
+    return checked(config_from(TrainConfig, given, saved))
+
+
+def checked(config):
+    """config, or a UsageError naming the settings that cannot go together."""
+    if config.kl_warmup >= config.epochs:
+        raise UsageError(f"--kl-warmup {config.kl_warmup} is not shorter than the run (--epochs {config.epochs}): "
+                         f"the KL weight would not reach beta = {config.beta:g} before it ends; give a warm-up "
+                         f"of at most {config.epochs - 1} epochs, or more --epochs")
+    return config
+
+
+def kl_schedule(model, config):
+    """fit's before_epoch for a run with a KL warm-up: it sets the VAE's beta for each epoch (models/vae.py,
+    warmed_up); None without one."""
+    if not config.kl_warmup:
+        return None
+
+    def set_beta(epoch):
+        model.beta = warmed_up(config.beta, epoch, config.kl_warmup)
+
+    return set_beta
 
 
 def save_checkpoint(path, config, model, optimizer, rng, history, epoch, progress=None):
@@ -181,7 +204,8 @@ def run_training(config, out, resume_from=None, show_progress=True):
               f"{backend_name(xp)} backend, writing to {out}", flush=True)
         try:  # NonFiniteLoss, from any epoch: what was kept is `kept` at that moment
             for epoch in fit(model, optimizer, x_train, config.batch_size, data.scale, rng, epochs=config.epochs,
-                             first=first_epoch, progress=progress, should_stop=stop, show_progress=show_progress):
+                             first=first_epoch, progress=progress, before_epoch=kl_schedule(model, config),
+                             should_stop=stop, show_progress=show_progress):
                 if stop.signum is not None and epoch.progress.done < n:
                     save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch.number - 1,
                                     epoch.progress)
@@ -192,7 +216,8 @@ def run_training(config, out, resume_from=None, show_progress=True):
                 test = evaluate(model, x_test, 1000, data.scale, Generator(config.seed + 1, xp))
                 record = {"epoch": epoch.number, "train_loss": train["loss"], "test_loss": test["loss"],
                           **{k: train[k] for k in ("recon", "kl") if k in train},
-                          "test_recon": test["recon"], "seconds": seconds, "samples_per_s": epoch.images / seconds}
+                          "test_recon": test["recon"], "seconds": seconds, "samples_per_s": epoch.images / seconds,
+                          **({"beta": model.beta} if config.kl_warmup else {})}
                 history.append(record)
                 save_checkpoint(checkpoint, config, model, optimizer, rng, history, epoch.number)
                 write_json(metrics, {"config": dataclasses.asdict(config), "epochs": history})

@@ -23,32 +23,52 @@ import math
 
 from nn import bce_terms, sigmoid
 from nn.backend import namespace
+from nn.losses import LOG_2PI
 
+from .base import MSE_LOGVAR
 from .conv import architecture
-
-LOG_2PI = math.log(2 * math.pi)
 
 # What p(x|z) is, for each reconstruction loss: the likelihood the loss is minus the log of.
 DECODERS = {
     "mse": "Gaussian N(x_hat, 1/2 I): summed squared error is -log p(x|z) - (D/2) log(pi)",
     "bce": "Bernoulli(x_hat) per pixel: binary cross-entropy is -log p(x|z) (a density of x only for 0/1 pixels)",
+    "gaussian": "Gaussian N(x_hat, sigma**2 I), sigma**2 learned: the loss's reconstruction term is -log p(x|z)",
 }
 
 
-def decoder_log_likelihood(logits, x, loss):
+def decoder_log_likelihood(logits, x, loss, x_logvar=None):
     """log p(x|z) of each row, summed over the last axis: (...,) for logits, x: (..., D), x in [0, 1].
 
-    "mse": p(x|z) = N(x; x_hat, sigma**2 I) with sigma**2 = 1/2, x_hat = sigmoid(logits):
-           log p = -sum_d (x - x_hat)**2 - (D / 2) log(pi).
+    "mse", "gaussian": p(x|z) = N(x; x_hat, sigma**2 I), x_hat = sigmoid(logits), sigma**2 = exp(x_logvar),
+           the decoder's learned log-variance, (1,), for "gaussian", and 1/2 for "mse":
+           log p = -sum_d (x - x_hat)**2 / (2 sigma**2) - (D / 2) (log(2 pi) + x_logvar),
+           for "mse" -sum_d (x - x_hat)**2 - (D / 2) log(pi).
     "bce": p(x|z) = prod_d x_hat**x (1 - x_hat)**(1 - x): log p = -sum_d bce_terms(logits, x).
     """
     xp = namespace(logits, x)
-    if loss == "mse":
+    if loss in ("mse", "gaussian"):
+        if loss == "mse":
+            x_logvar = xp.full((1,), MSE_LOGVAR, dtype=logits.dtype)
         diff = x - sigmoid(logits)
-        return -xp.sum(diff * diff, axis=-1) - 0.5 * x.shape[-1] * math.log(math.pi)
+        return -0.5 * (xp.sum(diff * diff, axis=-1) / xp.exp(x_logvar) + x.shape[-1] * (LOG_2PI + x_logvar))
     if loss == "bce":
         return -xp.sum(bce_terms(logits, x), axis=-1)
     raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(DECODERS)}")
+
+
+def x_logvar_of(vae):
+    """The decoder's learned log-variance, (1,), or None where its variance is fixed (or it has none)."""
+    return vae.recon_loss.params.get("x_logvar")
+
+
+def distortion(vae, x, rng):
+    """-log p(x|z) of each image of x: (N, D) at one code z ~ q(z|x) drawn from `rng`: (N,), in nats.
+    Its mean is the distortion D of the rate-distortion view (Alemi et al. 2018); the rate R is the KL,
+    and the ELBO is -(D + R)."""
+    xp = namespace(x)
+    mu, logvar = vae.encode(x)
+    z = mu + xp.exp(0.5 * logvar) * rng.normal(tuple(mu.shape), mu.dtype)
+    return -decoder_log_likelihood(vae.decoder.forward(z), x, vae.loss, x_logvar_of(vae))
 
 
 def log_weights(vae, x, K, rng):
@@ -59,7 +79,7 @@ def log_weights(vae, x, K, rng):
     eps = rng.normal((K, *mu.shape), mu.dtype)  # (K, N, J)
     z = mu + std * eps  # (K, N, J)
     logits = vae.decoder.forward(xp.reshape(z, (-1, z.shape[-1])))  # (K N, D)
-    log_px = decoder_log_likelihood(xp.reshape(logits, (K, *x.shape)), x, vae.loss)  # (K, N)
+    log_px = decoder_log_likelihood(xp.reshape(logits, (K, *x.shape)), x, vae.loss, x_logvar_of(vae))  # (K, N)
     J = mu.shape[-1]
     log_pz = -0.5 * (xp.sum(z * z, axis=-1) + J * LOG_2PI)
     log_qz = -0.5 * (xp.sum(eps * eps + logvar, axis=-1) + J * LOG_2PI)

@@ -35,18 +35,17 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from lab import plots
 from lab.cli import UsageError, prepare_out
+from lab.codes import ACTIVE, TRAVERSAL, traversal
 from lab.config import build_model, lab_config
 from lab.data import Dataset, load_dataset
 from lab.files import write_json, write_text
 from lab.train import apply_in_batches, evaluate, fit
-from nn import Adam, Generator
+from nn import Adam, Generator, kl_per_dimension
 from nn.backend import get_backend, to_backend, to_numpy
 
 from .measures import code_fill
 
-ACTIVE = 0.01  # Burda et al.'s threshold on Var_x(E_q[z_j])
 SILHOUETTE_SAMPLE = 2000  # test codes the silhouette is computed on (it costs their number squared)
-TRAVERSAL = np.linspace(-3.0, 3.0, 9)  # the values each dimension is swept through
 QUICK = dict(latents=(2, 4), seeds=(0,), epochs=2, per_class=(60, 20))
 
 
@@ -106,11 +105,6 @@ def train(data, latent_dim, seed, config):
     return model, rng
 
 
-def kl_per_dimension(mu, logvar):
-    """(J,): the mean over images of KL(N(mu_j, exp(logvar_j)) || N(0, 1)), for mu, logvar: (n, J)."""
-    return np.mean(0.5 * (mu ** 2 + np.exp(logvar) - 1.0 - logvar), axis=0)
-
-
 def overlaps(y_true, y_vote, class_names, top=3):
     """[(class a, class b, share)]: the `top` pairs the vote confuses most, share = errors between
     them (either way) per test image of the two classes."""
@@ -131,7 +125,7 @@ def measure(model, rng, data):
     vote = KNeighborsClassifier(5).fit(mu_train, data.y_train).predict(mu_test)
     sample = np.random.default_rng(0).permutation(len(mu_test))[:SILHOUETTE_SAMPLE]
     terms = evaluate(model, x_test, 1000, data.scale, Generator(0, xp))
-    kl_j = kl_per_dimension(mu_test, logvar)
+    kl_j = kl_per_dimension(mu_test, logvar)[0]
     numbers = dict(knn=float(np.mean(vote == data.y_test)),
                    silhouette=float(silhouette_score(mu_test[sample], data.y_test[sample])),
                    fill=code_fill(mu_test) if mu_test.shape[1] == 2 else None,
@@ -139,15 +133,6 @@ def measure(model, rng, data):
                    recon=terms["recon"], kl=terms["kl"], kl_per_dim=[round(float(k), 4) for k in kl_j],
                    overlap=overlaps(data.y_test, vote, data.class_names))
     return numbers, mu_test, kl_j
-
-
-def traversal(model, xp, mu0, dims):
-    """(len(dims) * len(TRAVERSAL), D) images: each dimension in dims swept through TRAVERSAL, the
-    others held at mu0: (J,), one row of images per dimension."""
-    z = np.repeat(mu0[None, :], len(dims) * len(TRAVERSAL), axis=0)
-    for row, j in enumerate(dims):
-        z[row * len(TRAVERSAL):(row + 1) * len(TRAVERSAL), j] = TRAVERSAL
-    return to_numpy(model.decode(to_backend(z.astype(np.float32), xp)))
 
 
 def summary(runs):
@@ -223,14 +208,8 @@ def save_figures(figures, config, out):
     wide = [(name, f) for (name, kk), f in figures.items() if kk == k]
     fig = Figure(figsize=(6 * len(wide), 7))
     for col, (name, f) in enumerate(wide):
-        ax = fig.add_subplot(1, len(wide), col + 1)
-        grid = plots.image_grid(f["traversal"], f["data"].image_shape, len(f["dims"]), len(TRAVERSAL))
-        ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
-        ax.set_yticks([(i + 0.5) * grid.shape[0] / len(f["dims"]) for i in range(len(f["dims"]))],
-                      [f"z{j}" for j in f["dims"]])
-        ax.set_xticks([(i + 0.5) * grid.shape[1] / len(TRAVERSAL) for i in range(len(TRAVERSAL))],
-                      [f"{v:g}" for v in TRAVERSAL])
-        ax.set_title(f"{name}, latent {k}: dimensions by KL, swept -3..3")
+        plots.draw_traversals(fig.add_subplot(1, len(wide), col + 1), f["traversal"], f["dims"], TRAVERSAL,
+                              f["data"].image_shape, f"{name}, latent {k}: dimensions by KL, swept -3..3")
     fig.tight_layout()
     fig.savefig(out / "traversals.png", dpi=plots.DPI)
 

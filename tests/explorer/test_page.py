@@ -96,7 +96,15 @@ MODELS = {
                                  head_scale=1.0, x_mean=d.mean_image, rng=Generator(6)),
     "conv_ae": lambda d: AutoEncoder(d.input_dim, latent_dim=2, arch="conv", channels=(3, 4),
                                      image_shape=d.image_shape, rng=Generator(7)),
+    "gaussian_vae_3d": lambda d: learned_variance(VAE(d.input_dim, (32,), 3, loss="gaussian", head_scale=1.0,
+                                                      x_mean=d.mean_image, rng=Generator(8))),
 }
+
+
+def learned_variance(model):
+    """model with its decoder's variance moved from its start (1/2) to exp(-2.3), as training moves it."""
+    model.params["likelihood.x_logvar"][...] = -2.3
+    return model
 
 
 def page_of(kind, data, path):

@@ -176,6 +176,8 @@ def test_resume_of_a_file_that_is_not_a_checkpoint_says_so_in_one_line(tmp_path,
     (["--latent-dim", "0"], "--latent-dim: must be > 0"),
     (["--hidden", "512,-1"], "--hidden: widths must be >= 1"),
     (["--beta", "-1"], "--beta: must be >= 0"),
+    (["--free-bits", "-0.5"], "--free-bits: must be >= 0"),
+    (["--kl-warmup", "-1"], "--kl-warmup: must be >= 0"),
     (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["--loss", "l1"], "invalid choice: 'l1'"),
     (["--init", "glorot"], "invalid choice: 'glorot'"),
@@ -382,3 +384,52 @@ def test_a_checkpoint_from_before_the_arch_setting_resumes_as_an_mlp(tmp_path):
     del meta["config"]["arch"], meta["config"]["channels"]
     save_npz(out / "checkpoint.npz", arrays, meta)
     assert main("vae", ["--resume", str(out / "checkpoint.npz"), "--epochs", "2", "--no-progress"]) == 0
+
+
+def test_a_vae_run_reports_its_code_and_draws_its_traversals(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "2", "--latent-dim", "3", "--out", str(out)]) == 0
+    code = json.loads((out / "metrics.json").read_text())["code"]
+    assert len(code["kl_per_dim"]) == len(code["mean_variance"]) == 3 and 0 <= code["active_units"] <= 3
+    assert code["rate"] == pytest.approx(sum(code["kl_per_dim"])) and code["elbo"] == pytest.approx(
+        -(code["rate"] + code["distortion"]))
+    assert code["x_variance"] == 0.5  # the lab's summed squared error: a Gaussian decoder of variance 1/2
+    assert (out / "traversals.png").stat().st_size > 1000
+    assert f"{code['active_units']}/3 active units" in capsys.readouterr().out
+
+
+def test_a_two_dimensional_code_gets_the_plane_and_no_traversals(tmp_path):
+    out = tmp_path / "run"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / "manifold.png").exists() and not (out / "traversals.png").exists()
+
+
+def test_the_kl_warmup_raises_beta_linearly_from_zero_and_is_recorded(tmp_path):
+    out = tmp_path / "run"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "4", "--beta", "2", "--kl-warmup", "2", "--out", str(out)]) == 0
+    epochs = json.loads((out / "metrics.json").read_text())["epochs"]
+    assert [e["beta"] for e in epochs] == [0.0, 1.0, 2.0, 2.0]
+    assert epochs[0]["train_loss"] == pytest.approx(epochs[0]["recon"])  # no KL in the loss of the first epoch
+
+
+def test_a_learned_variance_run_learns_it_and_reports_its_density(tmp_path):
+    out = tmp_path / "run"
+    assert main("vae", [*DIGITS_FLAGS, "--epochs", "3", "--loss", "gaussian", "--out", str(out),
+                        "--log-likelihood", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    code, record = metrics["code"], metrics["epochs"][-1]
+    assert code["x_variance"] < 0.45  # moved from its start, the lab's 1/2, towards the squared error per pixel
+    assert "learned" in metrics["log_likelihood"]["decoder"]
+    # the loss's reconstruction term is -log p(x|z) itself: the ELBO is minus the test loss (other noise)
+    assert metrics["log_likelihood"]["bounds"]["1"]["nats"] == pytest.approx(-record["test_loss"], rel=0.02)
+
+
+@pytest.mark.parametrize("model, args, message", [
+    ("vae", ["--epochs", "3", "--kl-warmup", "3"],
+     "--kl-warmup 3 is not shorter than the run (--epochs 3): the KL weight would not reach beta = 1 before it ends"),
+    ("ae", ["--loss", "gaussian"], "an autoencoder has none"),
+])
+def test_settings_that_cannot_go_together_are_one_line(tmp_path, capsys, model, args, message):
+    err = run_main(capsys, model, [*DIGITS_FLAGS, *args, "--out", str(tmp_path / "run")])
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()

