@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade autograder mnist10k disentangle tune clean
+.PHONY: venv vae ae pca augment bench quality gpu-check test exercises grade autograder mnist10k disentangle tune objective clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ disentangle: $(INSTALLED)
 
 tune: $(INSTALLED)
 	$(BIN)/python tune.py $(ARGS)
+
+# Part Four: what the VAE's objective trades (a sweep of beta, the learned variance, warm-up and free bits;
+# ARGS="--quick" for seconds on the digits; run again with the same ARGS="--out ..." to resume).
+objective: $(INSTALLED)
+	$(BIN)/python objective.py $(ARGS)
 
 # On a machine with an NVIDIA GPU (or a hosted notebook's): the CuPy tests, a short training run
 # and the benchmark, on the GPU, with their figures. CuPy itself comes from requirements-gpu.txt.

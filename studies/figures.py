@@ -97,3 +97,99 @@ def save_image_rows(rows, image_shape, path, title="Test images and each method'
         H = image_shape[0]
         ax.set_yticks([(H + 1) * r + (H - 1) / 2 for r in range(len(rows))], list(rows))
         ax.tick_params(left=False)
+
+
+# --- Part Four (studies/objective.py): one record per model, runs[i] with its arrays[name] ---------
+
+MARKERS = {"learned variance": "*", "warm-up": "s", "free bits": "D"}  # the beta sweep is drawn as lines
+
+
+def draw_beta_curves(ax, runs, y, label):
+    """The beta sweep as one line per latent size through its models' (beta, y(run)), and the other models
+    as markers at their beta; a log x axis."""
+    for i, k in enumerate(sorted({r["latent_dim"] for r in runs})):
+        sweep = sorted((r["beta"], y(r)) for r in runs if r["group"] == "beta sweep" and r["latent_dim"] == k)
+        colour = TAB10(i)
+        if sweep:
+            ax.plot(*zip(*sweep), "o-", color=colour, label=f"latent {k}, beta sweep")
+        for r in runs:
+            if r["latent_dim"] == k and r["group"] in MARKERS:
+                ax.plot(r["beta_equivalent"] if r["group"] == "learned variance" else r["beta"], y(r),
+                        MARKERS[r["group"]], color=colour, markersize=11 if r["group"] == "learned variance" else 7,
+                        markeredgecolor="black", label=f"latent {k}, {r['group']}")
+    ax.set_xscale("log")
+    ax.set(xlabel="beta, the KL's weight (the learned variance at its equivalent, 2 sigma**2)", ylabel=label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def save_rate_distortion(runs, path, title):
+    """Each model at (rate, squared error): the beta sweep's curves, beta written beside each point, the
+    other models as markers; the dashed lines are the lab's loss (beta = 1) held at the lab's model's value."""
+    fig = Figure(figsize=(8, 6))
+    ax = fig.subplots()
+    with figure_saved_to(path, fig):
+        for i, k in enumerate(sorted({r["latent_dim"] for r in runs})):
+            colour = TAB10(i)
+            sweep = sorted((r["rate"], r["squared_error"], r["beta"]) for r in runs
+                           if r["group"] == "beta sweep" and r["latent_dim"] == k)
+            if sweep:
+                ax.plot([s[0] for s in sweep], [s[1] for s in sweep], "o-", color=colour, label=f"latent {k}, beta sweep")
+                for rate, se, beta in sweep:
+                    ax.annotate(f"{beta:g}", (rate, se), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            for r in runs:
+                if r["latent_dim"] == k and r["group"] in MARKERS:
+                    ax.plot(r["rate"], r["squared_error"], MARKERS[r["group"]], color=colour, markeredgecolor="black",
+                            markersize=11 if r["group"] == "learned variance" else 7,
+                            label=f"latent {k}, {r['group']}")
+                if r["latent_dim"] == k and r["group"] == "beta sweep" and r["beta"] == 1.0:
+                    total = r["rate"] + r["squared_error"]
+                    ax.axline((0, total), slope=-1, ls="--", lw=0.8, color=colour, alpha=0.6)
+        ax.set(title=title, xlabel="rate: KL(q(z|x) || p(z)), nats per image",
+               ylabel="distortion: summed squared error per image")
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+
+
+def save_objective_figures(runs, arrays, config, out):
+    """Part Four's figures in `out`: rate_distortion.png, bound_and_units.png (L_K and the active units
+    against beta), kl_per_dim.png (each latent-16-or-larger model's KL per dimension, largest first),
+    and samples_traversals.png (chosen models' samples beside their traversals)."""
+    save_rate_distortion(runs, out / "rate_distortion.png", f"Rate against distortion, {config.dataset}")
+    fig = Figure(figsize=(13, 4.5))
+    axes = fig.subplots(1, 2)
+    with figure_saved_to(out / "bound_and_units.png", fig):
+        draw_beta_curves(axes[0], runs, lambda r: r["bound"], f"L_{config.bound_K}, nats per test image")
+        draw_beta_curves(axes[1], runs, lambda r: r["active_units"], "active units (Var of mu_j > 0.01)")
+        axes[0].set_title("the bound on log p(x)")
+        axes[1].set_title("dimensions in use")
+    wide = [r for r in runs if r["latent_dim"] > 2]
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    with figure_saved_to(out / "kl_per_dim.png", fig):
+        for i, r in enumerate(wide):
+            ax.plot(range(1, r["latent_dim"] + 1), sorted(r["kl_per_dim"], reverse=True), marker=".",
+                    color=TAB10(i % 10), ls="-" if i < 10 else "--", label=r["name"])
+        ax.set_yscale("symlog", linthresh=0.01)
+        ax.set(title="The KL of each dimension, largest first", xlabel="dimension, by KL",
+               ylabel="KL_j, nats per test image")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncols=2)
+    shown = [r for r in runs if r["latent_dim"] == max(r["latent_dim"] for r in wide)] if wide else runs
+    save_samples_and_traversals(shown, arrays, out / "samples_traversals.png")
+
+
+def save_samples_and_traversals(runs, arrays, path, image_shape=None):
+    """A row per model: 16 samples from the prior, then its traversal of the five dimensions of highest KL."""
+    fig = Figure(figsize=(15, 2.2 * len(runs)))
+    axes = fig.subplots(len(runs), 2, squeeze=False, width_ratios=(1, 1.1))
+    with figure_saved_to(path, fig):
+        for (left, right), r in zip(axes, runs):
+            a = arrays[r["name"]]
+            side = int(round(np.sqrt(a["samples"].shape[1])))
+            shape = image_shape or (side, side)
+            show_image(left, image_grid(a["samples"][:16], shape, 2, 8), f"{r['name']}: samples")
+            dims = list(a["dims"])
+            show_image(right, image_grid(a["traversal"], shape, len(dims), len(a["traversal"]) // len(dims)),
+                       f"traversals of z{', z'.join(map(str, dims))} (rows), -3 to 3")
