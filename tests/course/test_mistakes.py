@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from course import grading, mistakes
+from course.edits import edited
 from course.exercises import EXERCISES, find
-from course.mistakes import Mistake, edited, with_mistake
+from course.mistakes import Mistake, with_mistake
 from nn.gradcheck import TOLERANCE
 
 WITH_MISTAKES = [e for e in EXERCISES if mistakes.of(e)]
