@@ -88,7 +88,11 @@ def before_training(model, training_flags):
         return
     given, _ = run.build_parser("", "").parse_known_args(training_flags)  # --loss decides; other flags do not
     config = run.make_config(model, vars(given))
-    results = grade(exercises_used(config))
+    try:
+        used = exercises_used(config)
+    except ValueError as err:  # settings the model refuses (the autoencoder, loss "gaussian"): in its words
+        raise UsageError(str(err)) from None
+    results = grade(used)
     open_ones = [r for r in results if r.status != "correct"]
     name = config.kind.name
     if open_ones:

@@ -221,6 +221,28 @@ def check_gaussian_kl(xp):
     return Checked({"KL": kl, "dmu": dmu, "dlogvar": dlogvar}, expected, given.changed(), each(expected, N=4))
 
 
+# The decoder's log-variance in gaussian_nll's check: not the lab's log(1/2), where the loss is
+# mse plus a constant and an answer that fixes the variance at 1/2 would pass; not 0, where
+# sigma = sigma**2 hides a gradient divided by the one for the other; and far from the best
+# variance (S / (N D), about 0.16 here), where dx_logvar is 0 and its sign cannot show.
+X_LOGVAR = -1.0
+
+
+def check_gaussian_nll(xp):
+    rng = Generator(5, xp)
+    x_hat, x = rng.uniform((4, 6), 0.0, 1.0, F64), rng.uniform((4, 6), 0.0, 1.0, F64)
+    x_logvar = to_backend(np.array([X_LOGVAR]), xp)  # (1,), float64
+    given = Inputs(x_hat=x_hat, x=x, x_logvar=x_logvar)
+    loss, dx_hat, dx_logvar = losses.gaussian_nll(given["x_hat"], given["x"], given["x_logvar"])
+    var = np.exp(X_LOGVAR)
+    # -log N(x; x_hat, var) of each pixel = ((x - x_hat)**2 / var + log(2 pi var)) / 2, summed, averaged over the batch
+    expected = {"L": np.sum((to_numpy(x) - to_numpy(x_hat)) ** 2 / var + np.log(2 * np.pi * var)) / 2 / 4,
+                **numerical(lambda: losses.gaussian_nll(fresh(x_hat), fresh(x), fresh(x_logvar))[0],
+                            {"dx_hat": x_hat, "dx_logvar": x_logvar})}
+    return Checked({"L": loss, "dx_hat": dx_hat, "dx_logvar": dx_logvar}, expected, given.changed(),
+                   each(expected, N=4, sigma=np.sqrt(var)))
+
+
 def check_adam(xp):
     grads = [[0.1, -0.2, 0.3], [0.5, 0.0, -0.1], [-0.3, 0.4, 0.2], [0.05, 0.05, -0.5]]
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 0.1  # a large eps, so that where it goes shows
@@ -345,6 +367,10 @@ EXERCISES = (
         teaches="the adjoint's backward: a convolution of dout",
         check=layer_check(lambda rng: ConvTranspose2d(3, 2, rng=rng, **CONV), (3, 3, 3, 2)),
         steps=(("dx", 11), ("dW", 10), ("db", 10))),
+    Exercise(
+        order=14, file="nn/losses.py", qualname="gaussian_nll", section="A decoder that learns its variance",
+        teaches="a likelihood whose variance is learned: a gradient for a parameter every pixel shares",
+        check=check_gaussian_nll, steps=(("L", 1), ("dx_hat", 1), ("dx_logvar", 2))),
 )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab.config import MODEL_KINDS
+from models.base import LOSSES
 from models.conv import ARCHS
 from nn.backend import get_backend, namespace, to_numpy
 
@@ -85,8 +86,10 @@ def write_key(out, exercises, needs):
 
 
 def training_runs():
-    """Every (model, loss, arch) a workspace may train: the keys of a key's needs."""
-    return [(kind.key, loss, arch) for kind in MODEL_KINDS for loss in ("mse", "bce") for arch in ARCHS]
+    """Every (model, loss, arch) a workspace may train: the keys of a key's needs. Loss "gaussian"
+    learns the decoder's variance, which only a VAE has (the autoencoder refuses it)."""
+    return [(kind.key, loss, arch) for kind in MODEL_KINDS for loss in LOSSES for arch in ARCHS
+            if loss != "gaussian" or kind.key == "vae"]
 
 
 def needs_key(config):

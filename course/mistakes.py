@@ -78,6 +78,12 @@ SKIPS_GRADS = ("grads skipped without input_grad",
                "(the first layer has no input to pass a gradient to), its W and b still learn. Fill grads, "
                "then return None")
 
+# gaussian_nll's reference lines that its mistakes edit, and the section that derives it.
+NLL_L = "(squared / (2.0 * var[0]) + 0.5 * x.size * (x_logvar[0] + LOG_2PI)) / divisor"
+NLL_DX_HAT = "1.0 / (var[0] * divisor)"
+NLL_DX_LOGVAR = "(0.5 * x.size - squared / (2.0 * var)) / divisor"
+LEARNED = 'docs/derivations.md, "A decoder that learns its variance"'
+
 CATALOGUE = {
     "numerical_grad": (
         Mistake("one-sided difference",
@@ -161,6 +167,58 @@ CATALOGUE = {
                 (("(var - 1.0) * (0.5 / divisor)", "(var - 1.0) / divisor"),)),
         Mistake("dmu sign flipped", "your dmu is -mu / N: d/dmu of mu**2 / 2 is +mu",
                 (("mu / divisor", "-mu / divisor"),)),
+    ),
+    "gaussian_nll": (
+        Mistake("dx_hat over sigma",
+                "your dx_hat is divided by sigma, the standard deviation: L's first term is (x - x_hat)**2 / "
+                f"(2 sigma**2), so dx_hat is divided by sigma**2 = exp(x_logvar) ({LEARNED}, step 1)",
+                ((NLL_DX_HAT, "1.0 / (xp.exp(0.5 * x_logvar[0]) * divisor)"),)),
+        Mistake("mse's 2 kept",
+                "your dx_hat is twice the right one: the 2 of d/dx_hat (x - x_hat)**2 cancels the 2 of "
+                "1 / (2 sigma**2). mse's gradient has its 2 because mse is this loss at sigma**2 = 1/2 "
+                f"({LEARNED}, step 1)",
+                ((NLL_DX_HAT, "2.0 / (var[0] * divisor)"),)),
+        Mistake("missing 1/N",
+                "your gradient lacks the 1/N: L averages over the N images of the batch, and so do dx_hat and "
+                f"dx_logvar ({LEARNED}, steps 1 and 2)",
+                ((NLL_DX_HAT, "1.0 / var[0]"),),
+                (((NLL_DX_LOGVAR, "0.5 * x.size - squared / (2.0 * var)"),),
+                 ((NLL_DX_HAT, "1.0 / var[0]"), (NLL_DX_LOGVAR, "0.5 * x.size - squared / (2.0 * var)")))),
+        Mistake("dx_logvar per pixel",
+                "your dx_logvar has a number for each pixel, (N, D): x_logvar is one number that every pixel "
+                "shares, so its gradient adds up what every pixel's term gives it, into x_logvar's shape (1,) "
+                f"({LEARNED}, step 2)",
+                ((NLL_DX_LOGVAR, "(0.5 - diff * diff / (2.0 * var)) / divisor"),)),
+        Mistake("dx_logvar sign flipped",
+                "your dx_logvar points the wrong way: raising x_logvar costs 1/2 a pixel through the log of the "
+                "variance and saves through the 1 / (2 sigma**2) of the squared error, so dx_logvar is positive "
+                f"where sigma**2 is above the squared error per pixel ({LEARNED}, step 2)",
+                ((NLL_DX_LOGVAR, "(squared / (2.0 * var) - 0.5 * x.size) / divisor"),)),
+        Mistake("missing 1/2 in dx_logvar",
+                "your dx_logvar takes the log-variance term as x_logvar a pixel: it is x_logvar / 2 (the log of "
+                f"sigma), whose derivative is 1/2 a pixel ({LEARNED}, step 2)",
+                ((NLL_DX_LOGVAR, "(x.size - squared / (2.0 * var)) / divisor"),)),
+        Mistake("missing 1/2 in L's log-variance term",
+                "your L counts x_logvar in full for each pixel: -log N(x; x_hat, sigma**2) holds log sigma = "
+                f"x_logvar / 2 ({LEARNED}, L as the section opens with it; step 2 for its gradient)",
+                ((NLL_L, "(squared / (2.0 * var[0]) + x.size * x_logvar[0] + 0.5 * x.size * LOG_2PI) / divisor"),),
+                (((NLL_L, "(squared / (2.0 * var[0]) + x.size * x_logvar[0] + 0.5 * x.size * LOG_2PI) / divisor"),
+                  (NLL_DX_LOGVAR, "(x.size - squared / (2.0 * var)) / divisor")),)),
+        Mistake("missing log(2 pi) / 2",
+                "your L lacks log(2 pi) / 2 a pixel: a constant, so no gradient changes, but without it L is not "
+                "-log p(x|z) in nats, which the lab reports and compares with other models' "
+                f"({LEARNED}, L as the section opens with it)",
+                (("x_logvar[0] + LOG_2PI", "x_logvar[0]"),)),
+        Mistake("sigma**2 as exp(x_logvar / 2)",
+                "your sigma**2 is exp(x_logvar / 2), which is sigma, the standard deviation: x_logvar is the log "
+                f"of the variance, sigma**2 = exp(x_logvar) ({LEARNED}, as the section opens)",
+                (("xp.exp(x_logvar)", "xp.exp(0.5 * x_logvar)"),)),
+        Mistake("x_logvar read as log std",
+                "your loss reads x_logvar as the log of the standard deviation (sigma = exp(x_logvar)); it is the "
+                f"log of the variance, sigma**2 = exp(x_logvar) ({LEARNED}, as the section opens)",
+                (("xp.exp(x_logvar)", "xp.exp(2.0 * x_logvar)"),
+                 (NLL_L, "(squared / (2.0 * var[0]) + x.size * x_logvar[0] + 0.5 * x.size * LOG_2PI) / divisor"),
+                 (NLL_DX_LOGVAR, "(x.size - squared / var) / divisor"))),
     ),
     "Adam.update": (
         Mistake("no bias correction",

@@ -2,10 +2,11 @@
 calls, found by taking that step with the reference functions in place, each one traced.
 
 The lab's VAE on squared error calls Dense, ReLU and Sigmoid's backward passes, mse, gaussian_kl,
-Adam.update and VAE.backward; not bce, Tanh, AutoEncoder.backward, numerical_grad or the
-convolutions. With arch "conv" it calls Conv2d.backward and ConvTranspose2d.backward too (the
-first convolution's backward runs for its dW and db, though it skips dx). So a student can train
-the VAE as soon as the exercises it runs on are correct (apps/grade.py --before-training).
+Adam.update and VAE.backward; not bce, gaussian_nll, Tanh, AutoEncoder.backward, numerical_grad or
+the convolutions. With arch "conv" it calls Conv2d.backward and ConvTranspose2d.backward too (the
+first convolution's backward runs for its dW and db, though it skips dx); with loss "gaussian",
+gaussian_nll instead of mse. So a student can train the VAE as soon as the exercises it runs on
+are correct (apps/grade.py --before-training).
 """
 
 import contextlib
@@ -28,7 +29,12 @@ def exercises_used(config, exercises=EXERCISES):
     of the model `config` describes calls. The step is taken on a model of the same kind, loss and
     architecture on 4 x 4 images, with 4 hidden units or channels (2, 2): which functions run
     does not depend on the sizes. In a workspace, where there is no reference to take the step
-    with, the key says (make_workspace took each step in the teacher's project)."""
+    with, the key says (make_workspace took each step in the teacher's project). A model that
+    refuses config's settings (the autoencoder, loss "gaussian") raises its ValueError, there too."""
+    rng = Generator(0)
+    # all build_model reads of a dataset; 4 x 4 is the smallest image two convolutions halve twice
+    data = SimpleNamespace(input_dim=16, mean_image=np.full(16, 0.5), image_shape=(4, 4))
+    model = build_model(dataclasses.replace(config, hidden=(4,), channels=(2, 2), latent_dim=2), data, rng)
     if in_workspace():
         needed = read_key(grading.ROOT)[1][needs_key(config)]
         return [exercise for exercise in exercises if exercise.qualname in needed]
@@ -37,10 +43,6 @@ def exercises_used(config, exercises=EXERCISES):
         for exercise in exercises:
             stack.enter_context(installed(exercise, traced(compiled(exercise, *reference_file(exercise)), exercise,
                                                            called)))
-        # all build_model reads of a dataset; 4 x 4 is the smallest image two convolutions halve twice
-        data = SimpleNamespace(input_dim=16, mean_image=np.full(16, 0.5), image_shape=(4, 4))
-        rng = Generator(0)
-        model = build_model(dataclasses.replace(config, hidden=(4,), channels=(2, 2), latent_dim=2), data, rng)
         model.forward(rng.uniform((3, 16), 0.0, 1.0), rng=rng)
         model.backward()
         Adam(model.params, lr=config.lr).step(model.grads)

@@ -15,5 +15,7 @@ PROSE = {
     "mse": ("2 (x_hat - x) / N", "2 * (x_hat - x) / N"),
     "bce": ("(x_hat - x) / N", "(p - x) / N", "(sigmoid(logits) - x) / N"),
     "gaussian_kl": ("(exp(logvar) - 1) / (2 N)", "(var - 1) / 2"),
+    "gaussian_nll": ("(x_hat - x) / (sigma**2 N)", "(x_hat - x) / (var * N)", "N D / 2 - S / (2 sigma**2)",
+                     "1/2 - (x - x_hat)**2 / (2 sigma**2)"),
     "VAE.backward": ("eps * 0.5 * std", "dmu @ W_mu.T", "dlogvar @ W_logvar.T", "beta * mu / N"),
 }

@@ -55,6 +55,13 @@ def gaussian_kl_case(xp):
     return {"KL": kl, "dmu": dmu, "dlogvar": dlogvar}
 
 
+def gaussian_nll_case(xp):
+    x_logvar = xp.asarray([-1.7], dtype=xp.float64)  # a learned variance, not the lab's 1/2
+    loss, dx_hat, dx_logvar = losses.gaussian_nll(Generator(14, xp).uniform((512, 784), 0.0, 1.0, F64),
+                                                  images(xp, 512), x_logvar)
+    return {"L": loss, "dx_hat": dx_hat, "dx_logvar": dx_logvar}
+
+
 def autoencoder_case(xp):
     model = AutoEncoder(784, (512,), 16, rng=Generator(12, xp), dtype=F64)
     model.forward(images(xp))
@@ -84,4 +91,5 @@ REALISTIC = {
     "VAE.backward": vae_case,
     "Conv2d.backward": layer_case(lambda rng: Conv2d(8, 16, rng=rng, **CONV), (64, 8, 28, 28)),
     "ConvTranspose2d.backward": layer_case(lambda rng: ConvTranspose2d(16, 8, rng=rng, **CONV), (64, 16, 14, 14)),
+    "gaussian_nll": gaussian_nll_case,
 }

@@ -191,7 +191,8 @@ def test_before_training_waits_only_for_the_exercises_the_model_uses(workspace, 
     for path in EXERCISE_FILES:
         shutil.copy(os.path.join(ROOT, path), copy / path)  # the teacher's answers
     unused_by_the_lab_vae = [e for e in EXERCISES if e.qualname in ("numerical_grad", "bce", "AutoEncoder.backward",
-                                                                    "Conv2d.backward", "ConvTranspose2d.backward")]
+                                                                    "Conv2d.backward", "ConvTranspose2d.backward",
+                                                                    "gaussian_nll")]
     for exercise in unused_by_the_lab_vae:  # still stubs: the lab's VAE (an MLP) never calls them
         path = copy / exercise.file
         path.write_text(stub(path.read_text(), exercise))
@@ -202,6 +203,11 @@ def test_before_training_waits_only_for_the_exercises_the_model_uses(workspace, 
                             "ConvTranspose2d.backward)") in printed
     status, _, printed = run_grader(copy, "--before-training", "vae", "--", "--loss", "bce")
     assert status == 1 and "1 of the 6 exercises the VAE uses are not correct yet (bce)" in printed
+    status, _, printed = run_grader(copy, "--before-training", "vae", "--", "--loss", "gaussian")  # not mse
+    assert status == 1 and "1 of the 7 exercises the VAE uses are not correct yet (gaussian_nll)" in printed
+    status, _, printed = run_grader(copy, "--before-training", "ae", "--", "--loss", "gaussian")
+    assert status == 2 and "error: loss 'gaussian' learns the decoder's variance" in printed, printed
+    assert len(printed.strip().splitlines()) == 1
     status, _, printed = run_grader(copy, "--before-training", "ae")
     assert status == 1 and "(AutoEncoder.backward)" in printed
 

@@ -6,21 +6,23 @@ student does, in a workspace.)"""
 
 import contextlib
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 
-from course import grading
+from course import exercises, grading
 from course import mistakes
 from course.exercises import EXERCISES, Exercise, find, layer_check
 from course.mistakes import Mistake, with_mistake
+from course.workspace import stub
 from nn import LeakyReLU, conv
 from nn.backend import get_backend, namespace
 from nn.gradcheck import TOLERANCE
-from planted import graded
+from planted import graded, planted
 
 LEAKY_RELU = Exercise(
-    order=14, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
+    order=15, file="nn/layers.py", qualname="LeakyReLU.backward", section="Activations",
     teaches="an elementwise derivative with a slope where x <= 0",
     check=layer_check(lambda rng: LeakyReLU(0.1), (5, 4)))
 SIDES_SWAPPED = Mistake("sides swapped", "alpha belongs where x <= 0",
@@ -28,10 +30,10 @@ SIDES_SWAPPED = Mistake("sides swapped", "alpha belongs where x <= 0",
                           "xp.where(self.positive, self.alpha * dout, dout)"),))
 
 
-def with_mistake_compiled(exercise, mistake):
-    """The exercise's function as a student who made `mistake` would have written it."""
+def with_mistake_compiled(exercise, mistake, version=0):
+    """The exercise's function as a student who made `mistake` (its `version`-th way) would have written it."""
     source, filename = grading.reference_file(exercise)
-    return grading.compiled(exercise, with_mistake(source, exercise, mistake), filename)
+    return grading.compiled(exercise, with_mistake(source, exercise, mistake, version), filename)
 
 
 def test_a_new_exercise_is_one_record_graded_and_diagnosed(monkeypatch):
@@ -205,6 +207,62 @@ def test_a_vae_backward_that_never_calls_the_heads_backward_says_so(tmp_path):
         '"The VAE and the reparameterisation trick"')
     assert result.as_json()["message"] == "\n".join([result.message, *result.diagnoses])
     assert all(line in printed for line in result.diagnoses)
+
+
+# --- Exercise 14, gaussian_nll: a likelihood whose variance is learned ----------------------
+
+
+def test_gaussian_nll_is_exercise_14_and_the_reference_passes_it():
+    nll = find("gaussian_nll")
+    assert nll.order == 14 and EXERCISES[13] is nll and nll.section == "A decoder that learns its variance"
+    (result,) = grading.grade([nll])
+    assert result.status == "correct" and list(result.errors) == ["L", "dx_hat", "dx_logvar"], result
+
+
+def test_a_stub_of_gaussian_nll_is_not_written_yet():
+    nll = find("gaussian_nll")
+    source, filename = grading.reference_file(nll)
+    result = grading.grade_one(nll, grading.compiled(nll, stub(source, nll), filename))
+    assert result.status == "not started", result
+    assert nll.stub_message.startswith("exercise 14, gaussian_nll: not written yet. Derive it in docs/derivations.md, "
+                                       '"A decoder that learns its variance"')
+
+
+def test_each_classic_mistake_of_gaussian_nll_is_named_with_its_hint():
+    nll = find("gaussian_nll")
+    assert len(mistakes.of(nll)) >= 8
+    for mistake in mistakes.of(nll):
+        for version in range(len(mistake.versions)):
+            result = grading.grade_one(nll, with_mistake_compiled(nll, mistake, version))
+            assert result.status == "wrong" and result.mistake is mistake, (mistake.name, version, result)
+            assert "A decoder that learns its variance" in mistake.hint, mistake.name
+
+
+FIXED_VARIANCE = "x_logvar = xp.full((1,), math.log(0.5), dtype=x.dtype)\n    var = xp.exp(x_logvar)"
+
+
+def against_the_reference(exercise, student):
+    """The Result of `student` judged as a workspace and the autograder judge it: against the values
+    the reference gives (a key's), not the centred differences of the student's own function."""
+    expected = exercise.check(np)  # the project's own function: the reference
+    with grading.installed(exercise, student):
+        _, run = grading.run_check(exercise, "numpy", student)
+    return grading.judge(exercise, run, expected)
+
+
+def test_a_gaussian_nll_that_fixes_the_lab_s_variance_is_wrong(tmp_path):
+    # x_logvar overwritten with the lab's log(1/2): mse plus a constant, whatever the variance learned
+    nll, student = planted(tmp_path, "gaussian_nll", "var = xp.exp(x_logvar)", FIXED_VARIANCE)
+    result = against_the_reference(nll, student)
+    assert result.status == "wrong" and result.mistake is None, result
+    assert min(result.errors.values()) > 1e-2, result  # L, dx_hat and dx_logvar all wrong
+
+
+def test_the_check_s_variance_is_what_catches_a_fixed_one(tmp_path, monkeypatch):
+    # the teeth of the test above: checked at the lab's own variance, the same answer gives every right value
+    monkeypatch.setattr(exercises, "X_LOGVAR", math.log(0.5))
+    nll, student = planted(tmp_path, "gaussian_nll", "var = xp.exp(x_logvar)", FIXED_VARIANCE)
+    assert against_the_reference(nll, student).status == "correct"
 
 
 def col2im_assigning(patches, x_shape, kernel, stride, padding):

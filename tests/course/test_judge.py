@@ -176,7 +176,7 @@ def graded(grader):
 
 def test_a_correct_submission_scores_full_marks(graded):
     payload, _ = graded["correct"]
-    assert payload["score"] == load_table(os.path.join(ROOT, TABLE)).total == 130.0
+    assert payload["score"] == load_table(os.path.join(ROOT, TABLE)).total == 140.0
     assert set(statuses(payload).values()) == {"correct"} and "a user of its own" in payload["output"]
 
 

@@ -31,4 +31,4 @@ def test_each_part_right_earns_its_share_and_nothing_else_does():
     assert points.earned(wrong, table[dense]) == pytest.approx(10 * 2 / 3, abs=1e-3)
     for status in ("timed out", "crashed", "not started"):
         assert points.earned(grading.Result(dense, status, {}, parts={"dx": 0.0}), table[dense]) == 0
-    assert points.earned(grading.Result(dense, "correct", {}), table[dense]) == 10 and table.total == 130
+    assert points.earned(grading.Result(dense, "correct", {}), table[dense]) == 10 and table.total == 140

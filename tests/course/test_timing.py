@@ -65,3 +65,11 @@ def test_a_slower_backward_that_costs_an_epoch_seconds_only_is_not_warned_of():
     relu = find("ReLU.backward")
     assert timing.slow(relu, 100 * 1e-5, 1e-5) == ""  # 100 times slower, 0.5 s an epoch
     assert timing.slow(relu, 100 * 1e-3, 1e-3).startswith("correct, but slow")  # 47 s an epoch
+
+
+def test_a_learned_variance_s_loss_is_timed_at_a_batch_of_the_lab_s_and_warned_of_with_its_command():
+    nll = find("gaussian_nll")
+    assert 0 < timing.seconds(nll) < 1
+    said = timing.slow(nll, 0.1, 1e-4)  # a loop over the pixels, say: 0.1 s a batch
+    assert said.startswith("correct, but slow: its backward takes 0.1 s on a batch of 128 images of 784 pixels"), said
+    assert 'an epoch of `make vae ARGS="--loss gaussian"` (469 steps)' in said, said

@@ -44,6 +44,7 @@ DOCSTRING_ANSWERS = {
     "VAE.backward": ["dz * eps * 0.5 * std", "dmu @ W_mu.T", "dz/dlogvar = eps * 0.5 * std"],
     "Conv2d.backward": ["dout_mat @ patches.T", "sum(dout_mat, axis=1)", "col2im(W_mat.T @ dout_mat)"],
     "ConvTranspose2d.backward": ["dpatches = im2col(inner(dout))", "x_mat @ dpatches.T", "dx = W_mat @ dpatches"],
+    "gaussian_nll": ["(x_hat - x) / (sigma**2 N)", "[1/2 - (x - x_hat)**2 / (2 sigma**2)]"],
 }
 # ... and as the exercise's section of docs/derivations.md does.
 SECTION_ANSWERS = {
@@ -59,6 +60,8 @@ SECTION_ANSWERS = {
     "Convolution": ["dout_mat @ patches.T", "sum(dout_mat, axis=1)", "col2im(W_mat.T @ dout_mat)",
                     "reshape(inner(dout), (out, L N))", "dpatches = im2col(inner(dout))", "x_mat @ dpatches.T",
                     "dx = W_mat @ dpatches", "col2im(W_mat.T @ y_mat)"],
+    "A decoder that learns its variance": ["(x_hat - x) / (sigma**2 N)", "(N D / 2 - S / (2 sigma**2)) / N",
+                                           "At `sigma**2 = S / (N D)`", "beta = 2 sigma**2"],
 }
 ALL_ANSWERS = sorted({s for strings in (*DOCSTRING_ANSWERS.values(), *SECTION_ANSWERS.values()) for s in strings})
 
@@ -80,6 +83,8 @@ KEPT = {
                         "returns dx:\n    (N, in, H, W)"],
     "ConvTranspose2d.backward": ["y = col2im(W_mat.T @ x_mat) + b", "`self.x_mat` and `self.x_shape`",
                                  "returns dx: (N, in, H, W)"],
+    "gaussian_nll": ["L = 1/N sum_{n,d} [(x - x_hat)**2 / (2 sigma**2) + x_logvar / 2 + log(2 pi) / 2]",
+                     "x_hat, x: (N, D); x_logvar: (1,)", "Returns (L, dx_hat, dx_logvar)", "dx_logvar = dL/dx_logvar:\n    (1,)"],
 }
 
 
