@@ -4,6 +4,7 @@ and methods side by side (compare_pca.py, augment.py), drawn with lab/plots.py's
 As there: plain NumPy arrays in, a PNG written atomically, images in [0, 1] drawn as stored.
 """
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -102,18 +103,19 @@ def save_image_rows(rows, image_shape, path, title="Test images and each method'
 # --- Part Four (studies/objective.py): one record per model, runs[i] with its arrays[name] ---------
 
 MARKERS = {"learned variance": "*", "warm-up": "s", "free bits": "D"}  # the beta sweep is drawn as lines
+VIRIDIS = matplotlib.colormaps["viridis"]
 
 
-def draw_beta_curves(ax, runs, y, label):
+def draw_beta_curves(ax, runs, y, label, groups=("beta sweep", *MARKERS)):
     """The beta sweep as one line per latent size through its models' (beta, y(run)), and the other models
-    as markers at their beta; a log x axis."""
+    of `groups` as markers at their beta (the learned variance at its equivalent, 2 sigma**2); a log x axis."""
     for i, k in enumerate(sorted({r["latent_dim"] for r in runs})):
         sweep = sorted((r["beta"], y(r)) for r in runs if r["group"] == "beta sweep" and r["latent_dim"] == k)
         colour = TAB10(i)
         if sweep:
             ax.plot(*zip(*sweep), "o-", color=colour, label=f"latent {k}, beta sweep")
         for r in runs:
-            if r["latent_dim"] == k and r["group"] in MARKERS:
+            if r["latent_dim"] == k and r["group"] in MARKERS and r["group"] in groups:
                 ax.plot(r["beta_equivalent"] if r["group"] == "learned variance" else r["beta"], y(r),
                         MARKERS[r["group"]], color=colour, markersize=11 if r["group"] == "learned variance" else 7,
                         markeredgecolor="black", label=f"latent {k}, {r['group']}")
@@ -160,23 +162,30 @@ def save_objective_figures(runs, arrays, config, out):
     fig = Figure(figsize=(13, 4.5))
     axes = fig.subplots(1, 2)
     with figure_saved_to(out / "bound_and_units.png", fig):
-        draw_beta_curves(axes[0], runs, lambda r: r["bound"], f"L_{config.bound_K}, nats per test image")
+        fixed = ("beta sweep", "warm-up", "free bits")  # the learned variance's density is on another scale
+        draw_beta_curves(axes[0], runs, lambda r: r["bound"], f"L_{config.bound_K}, nats per test image", fixed)
         draw_beta_curves(axes[1], runs, lambda r: r["active_units"], "active units (Var of mu_j > 0.01)")
-        axes[0].set_title("the bound on log p(x)")
+        axes[0].set_title("the bound on log p(x), decoder variance 1/2 (the learned one's: table)")
         axes[1].set_title("dimensions in use")
     wide = [r for r in runs if r["latent_dim"] > 2]
     fig = Figure(figsize=(9, 5))
     ax = fig.subplots()
     with figure_saved_to(out / "kl_per_dim.png", fig):
-        for i, r in enumerate(wide):
+        sweep = [r for r in wide if r["group"] == "beta sweep" and r["latent_dim"] == min(x["latent_dim"] for x in wide)]
+        others = [r for r in wide if r not in sweep]
+        for i, r in enumerate(sweep):  # the sweep from dark (small beta) to light; the other models dashed
             ax.plot(range(1, r["latent_dim"] + 1), sorted(r["kl_per_dim"], reverse=True), marker=".",
-                    color=TAB10(i % 10), ls="-" if i < 10 else "--", label=r["name"])
+                    color=VIRIDIS(i / max(1, len(sweep) - 1)), label=r["name"])
+        for i, r in enumerate(others):
+            ax.plot(range(1, r["latent_dim"] + 1), sorted(r["kl_per_dim"], reverse=True), marker="x", ls="--",
+                    color=TAB10((i + 1) % 10), label=r["name"])
         ax.set_yscale("symlog", linthresh=0.01)
         ax.set(title="The KL of each dimension, largest first", xlabel="dimension, by KL",
                ylabel="KL_j, nats per test image")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, ncols=2)
-    shown = [r for r in runs if r["latent_dim"] == max(r["latent_dim"] for r in wide)] if wide else runs
+    betas = [r["beta"] for r in runs if r["group"] == "beta sweep"]
+    shown = [r for r in wide if r["group"] != "beta sweep" or r["beta"] in (min(betas), 1.0, max(betas))] or runs
     save_samples_and_traversals(shown, arrays, out / "samples_traversals.png")
 
 

@@ -15,7 +15,9 @@ one Setting record per model:
 
 and measures each on the test set: rate, distortion (in the lab's units, summed squared error,
 and in nats under the model's own decoder), the ELBO, L_100 (models/likelihood.py) on the first
-`bound_images` test images, the KL of each dimension and the active units; it keeps samples and
+`bound_images` test images, the KL of each dimension and the active units, and how far apart the
+code keeps the classes (5-NN accuracy of the test codes mu among the training codes, the one
+thing "a clearer subspace" can be measured by with class labels alone); it keeps samples and
 traversals for the figures. Each model trains in a folder of its own (a run of lab/run.py, so
 an interrupted study resumes where it stopped), `workers` at a time.
 
@@ -46,6 +48,7 @@ from nn import Generator
 from nn.backend import get_backend, to_backend, to_numpy
 
 from .figures import save_objective_figures
+from .measures import knn_accuracy
 from .workers import thread_env, usable_cores
 
 QUICK = dict(dataset="digits", epochs=5, lr=3e-3, batch_size=64, betas=(0.1, 1.0, 8.0), latents=(2, 4), remedy_latents=(4,), warmup=1,
@@ -124,12 +127,15 @@ def measure(model, data, config):
     rng = Generator(config.seed + 3, xp)
     bound = float(sum(xp.sum(importance_weighted_bound(model, batch, config.bound_K, rng))
                       for batch in minibatches(x_test[:config.bound_images, ...], 100, data.scale, model.dtype)))
+    mu_train, mu_test = (to_numpy(apply_in_batches(model.code, to_backend(x, xp), 1000, data.scale))
+                         for x in (data.x_train, data.x_test))
+    knn = knn_accuracy(mu_train, data.y_train, mu_test, data.y_test)
     dims = strongest(report, TRAVERSED)
     mu0 = to_numpy(apply_in_batches(model.code, x_test[:1, ...], 1, data.scale))[0]
     arrays = dict(samples=to_numpy(model.sample(SAMPLES, Generator(config.seed + 2, xp))),
                   traversal=traversal(model, xp, mu0, dims), dims=np.array(dims))
     numbers = dict(dataclasses.asdict(report), squared_error=squared_error(report, data.input_dim),
-                   beta_equivalent=2 * report.x_variance, test_loss=terms["loss"],
+                   beta_equivalent=2 * report.x_variance, test_loss=terms["loss"], knn=knn,
                    bound=bound / min(config.bound_images, data.x_test.shape[0]))
     return numbers, arrays
 
@@ -191,12 +197,13 @@ def study(config, out, log=print):
 
 def objective_table(runs, K=100):
     """The README's table: one row per model."""
-    rows = [f"| model | rate (nats) | squared error | distortion (nats) | -ELBO | L_{K} | active units | "
-            "decoder variance (beta equivalent) |", "|---|---|---|---|---|---|---|---|"]
+    rows = [f"| model | rate (nats) | squared error | distortion (nats) | -ELBO | L_{K} | active units | 5-NN | "
+            "decoder variance (beta equivalent) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         variance = f"{r['x_variance']:.4f} ({r['beta_equivalent']:.3f})" if r["loss"] == "gaussian" else "1/2 (1)"
         rows.append(f"| {r['name']} | {r['rate']:.2f} | {r['squared_error']:.2f} | {r['distortion']:.2f} | "
-                    f"{-r['elbo']:.2f} | {r['bound']:.2f} | {r['active_units']}/{r['latent_dim']} | {variance} |")
+                    f"{-r['elbo']:.2f} | {r['bound']:.2f} | {r['active_units']}/{r['latent_dim']} | {r['knn']:.3f} | "
+                    f"{variance} |")
     return "\n".join(rows) + "\n"
 
 

@@ -45,7 +45,7 @@ def test_a_quick_study_writes_its_results_and_figures_and_resumes_without_traini
     for r in results["runs"]:
         assert r["rate"] == pytest.approx(sum(r["kl_per_dim"])) and 0 <= r["active_units"] <= r["latent_dim"]
         assert r["elbo"] == pytest.approx(-(r["rate"] + r["distortion"])) and r["squared_error"] > 0
-        assert len(r["history"]) == 2 and r["bound"] < 0
+        assert len(r["history"]) == 2 and r["bound"] < 0 and 0 <= r["knn"] <= 1
     by_name = dict(zip(names, results["runs"]))
     assert by_name["beta 4, latent 2"]["rate"] < by_name["beta 0.5, latent 2"]["rate"]  # a nat costs more: fewer bought
     assert by_name["learned variance, latent 2"]["x_variance"] < 0.5
