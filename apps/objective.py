@@ -8,16 +8,9 @@ arguments, runs it and prints its table.
 import argparse
 import sys
 
-from lab.cli import backend_name_from, bounded, default_out, int_list, run_main
+from lab.cli import backend_name_from, bounded, default_out, float_list, int_list, run_main
 from nn.backend import BACKEND_NAMES
 from studies.objective import ObjectiveConfig, objective_table, study, study_config
-
-
-def float_list(text):
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 0.1,1,8, got {text!r}") from None
 
 
 def main(argv=None):
@@ -27,7 +20,7 @@ def main(argv=None):
                                 "dimensions: rate, distortion, the bound and the active units of each.")
     p.add_argument("--dataset", help=f"(default: {d.dataset}, the lab's)")
     p.add_argument("--epochs", type=bounded(int, 1), help=f"(default: {d.epochs}, the lab's)")
-    p.add_argument("--betas", type=float_list, help="KL weights of the sweep (default: "
+    p.add_argument("--betas", type=float_list("KL weights", "0.1,1,8"), help="KL weights of the sweep (default: "
                                                     f"{','.join(f'{b:g}' for b in d.betas)})")
     p.add_argument("--latents", type=int_list("latent sizes", "2,16"), help="latent sizes of the sweep and the learned "
                                                                             "variance (default: 2,16)")
@@ -43,7 +36,7 @@ def main(argv=None):
                                                                 "else numpy")
     p.add_argument("--out", help="output folder (default: runs/objective-<timestamp>/); a study stopped there "
                                  "resumes when run again with the same --out")
-    p.add_argument("--quick", action="store_true", help="the digits, 3 epochs, betas 0.1,1,8, latents 2 and 4: "
+    p.add_argument("--quick", action="store_true", help="the digits, 5 epochs, betas 0.1,1,8, latents 2 and 4: "
                                                         "seconds, a first look")
     args = p.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("quick", "out", "backend")}

@@ -8,6 +8,7 @@ number when stopped by a signal (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -51,9 +52,26 @@ def bounded(kind, low, strict=False):
                                              f"got {text!r}") from None
         if not (value > low if strict else value >= low):
             raise argparse.ArgumentTypeError(f"must be {relation} {low}, got {text}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         return value
 
     parse.__name__ = f"{kind.__name__} {relation} {low}"
+    return parse
+
+
+def float_list(what, example, low=0.0):
+    """An argparse type: comma-separated numbers, each finite and >= low, as a tuple ("0.1,1,8")."""
+
+    def parse(text):
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what} like {example}, got {text!r}") from None
+        if not all(math.isfinite(v) and v >= low for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be finite and >= {low:g}, got {text}")
+        return values
+
     return parse
 
 

@@ -16,9 +16,10 @@ import os
 
 import numpy as np
 
+from models.base import MSE_LOGVAR
 from models.likelihood import distortion, x_logvar_of
 from nn import Generator, kl_per_dimension
-from nn.backend import get_backend, to_backend, to_numpy
+from nn.backend import get_backend, resolve_dtype, to_backend, to_numpy
 
 from . import plots
 from .run import add_metrics
@@ -69,7 +70,8 @@ def code_report(model, x, scale, rng, batch_size=1000):
     dist /= x.shape[0]
     rate = float(np.sum(kl_j))
     x_logvar = x_logvar_of(model)
-    x_variance = {"mse": 0.5, "bce": None}.get(model.loss) if x_logvar is None else math.exp(float(to_numpy(x_logvar)[0]))
+    x_variance = {"mse": math.exp(MSE_LOGVAR), "bce": None}.get(model.loss) if x_logvar is None else math.exp(
+        float(to_numpy(x_logvar)[0]))
     return CodeReport(rate=rate, distortion=dist, elbo=-(rate + dist), kl_per_dim=[float(k) for k in kl_j],
                       mean_variance=[float(v) for v in mean_variance],
                       active_units=int(np.sum(mean_variance > ACTIVE)), x_variance=x_variance)
@@ -81,7 +83,7 @@ def traversal(model, xp, mu0, dims):
     z = np.repeat(np.asarray(mu0, dtype=np.float64)[None, :], len(dims) * len(TRAVERSAL), axis=0)
     for row, j in enumerate(dims):
         z[row * len(TRAVERSAL):(row + 1) * len(TRAVERSAL), j] = TRAVERSAL
-    return to_numpy(model.decode(to_backend(z.astype(np.float32), xp)))
+    return to_numpy(model.decode(xp.astype(to_backend(z, xp), resolve_dtype(xp, model.dtype))))
 
 
 def strongest(report, n=TRAVERSED):

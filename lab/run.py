@@ -93,9 +93,12 @@ def make_config(model, given, resumed_config=None):
 def checked(config):
     """config, or a UsageError naming the settings that cannot go together."""
     if config.kl_warmup >= config.epochs:
-        raise UsageError(f"--kl-warmup {config.kl_warmup} is not shorter than the run (--epochs {config.epochs}): "
-                         f"the KL weight would not reach beta = {config.beta:g} before it ends; give a warm-up "
-                         f"of at most {config.epochs - 1} epochs, or more --epochs")
+        raise UsageError(f"a KL warm-up of {config.kl_warmup} epochs (--kl-warmup) is not shorter than the run "
+                         f"(--epochs {config.epochs}): the KL weight would not reach beta = {config.beta:g} before it "
+                         f"ends; give a warm-up of at most {config.epochs - 1} epochs, or more --epochs")
+    if config.beta == 0 and (config.kl_warmup or config.free_bits):
+        raise UsageError("--kl-warmup and --free-bits shape the KL term, which --beta 0 leaves out of the loss: "
+                         "give a beta > 0, or leave them out")
     return config
 
 

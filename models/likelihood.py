@@ -47,6 +47,8 @@ def decoder_log_likelihood(logits, x, loss, x_logvar=None):
     """
     xp = namespace(logits, x)
     if loss in ("mse", "gaussian"):
+        if loss == "gaussian" and x_logvar is None:
+            raise ValueError("loss 'gaussian' needs the decoder's log-variance x_logvar, (1,)")
         if loss == "mse":
             x_logvar = xp.full((1,), MSE_LOGVAR, dtype=logits.dtype)
         diff = x - sigmoid(logits)

@@ -86,7 +86,7 @@ class VAE(Model):
     free_bits: the floor, in nats, on each dimension's KL in the loss (0: none; free_bits_kl).
     """
 
-    free_bits = 0.0  # no floor, unless one is given
+    free_bits = 0.0  # no floor: what a subclass that builds its own layers (the conditional VAE) has
 
     def __init__(self, input_dim, hidden=(512,), latent_dim=2, loss="mse", beta=1.0, activation="relu",
                  init="he-xavier", head_scale=HEAD_SCALE, x_mean=None, rng=None, dtype=TRAIN_DTYPE,
@@ -155,7 +155,8 @@ class VAE(Model):
         Keeps self.dmu and self.dlogvar: (N, latent_dim), dloss/dmu and dloss/dlogvar, the
         gradients the heads receive (part of the contract: the grader checks them too).
         What forward kept for it: self.eps and self.std, (N, latent_dim), of the sampling step,
-        and self.dmu_kl, self.dlogvar_kl, the KL's own gradients (gaussian_kl's). Every part's
+        and self.dmu_kl, self.dlogvar_kl, the KL term's own gradients (gaussian_kl's, or with free bits
+        free_bits_kl's, masked by dimension). Every part's
         backward must run (recon_loss, decoder, both heads, encoder): each fills its own grads.
         """
         # 1. The reconstruction term, back through the decoder to the code z.

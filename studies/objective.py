@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from lab.cli import UsageError, prepare_out
+from lab.cli import RunFailed, UsageError, prepare_out
 from lab.codes import code_report, strongest, traversal
 from lab.config import LAB, lab_config
 from lab.data import DataError
@@ -111,6 +111,14 @@ def settings(config):
     return sweep + baselines + learned + remedies
 
 
+SHARED = ("dataset", "epochs", "lr", "batch_size", "bound_images", "bound_K", "seed")  # what every model shares
+
+
+def shared_settings(config):
+    """The settings every model of a study is trained and measured with: {name: value}."""
+    return {name: getattr(config, name) for name in SHARED}
+
+
 def squared_error(report, D):
     """The summed squared error per image at the distortion's z, from a Gaussian decoder's distortion in
     nats: D_nats = SE / (2 sigma**2) + (D/2) log(2 pi sigma**2) (docs/derivations.md)."""
@@ -146,7 +154,11 @@ def train_and_measure(setting, config, folder):
     folder = pathlib.Path(folder)
     done = folder / "result.json"
     if done.exists():
-        return json.loads(done.read_text())
+        record = json.loads(done.read_text())
+        if record.get("study") != shared_settings(config):
+            raise UsageError(f"{folder} holds a model trained with other settings ({record.get('study')}): "
+                             "give the study another --out, or the settings it was run with")
+        return record
     began = time.perf_counter()
     run = lab_config(dataset=config.dataset, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                      latent_dim=setting.latent_dim, beta=setting.beta,
@@ -160,7 +172,7 @@ def train_and_measure(setting, config, folder):
     numbers, arrays = measure(model, data, config)
     np.savez_compressed(folder / "figures.npz", **arrays)
     record = dict(dataclasses.asdict(setting), name=setting.name, **numbers, history=history,
-                  seconds=time.perf_counter() - began)
+                  seconds=time.perf_counter() - began, study=shared_settings(config))
     write_json(done, record)
     return record
 
@@ -182,13 +194,17 @@ def study(config, out, log=print):
             setting = jobs[job]
             try:
                 record = records[setting] = job.result()
-            except (UsageError, DataError) as err:
-                raise UsageError(f"{setting.name}: {err}") from None
+            except Exception as err:  # the others are not waited for: the study stops at its first failure
+                pool.shutdown(wait=False, cancel_futures=True)
+                kind = UsageError if isinstance(err, (UsageError, DataError)) else RunFailed
+                raise kind(f"{setting.name}: {err} (the models finished so far are kept in {out})") from None
             log(f"[{len(records)}/{len(todo)}] {setting.name}: rate {record['rate']:.2f}, squared error "
                 f"{record['squared_error']:.2f}, L_{config.bound_K} {record['bound']:.2f}, active "
                 f"{record['active_units']}/{setting.latent_dim} ({record['seconds']:.0f} s)")
     runs = [records[s] for s in todo]
-    results = dict(config=dataclasses.asdict(config), minutes=(time.perf_counter() - began) / 60, runs=runs)
+    # minutes: this call's (a resumed study's is less); epoch_minutes: every model's epochs, added up
+    results = dict(config=dataclasses.asdict(config), minutes=(time.perf_counter() - began) / 60,
+                   epoch_minutes=sum(e["seconds"] for r in runs for e in r["history"]) / 60, runs=runs)
     write_json(out / "results.json", results)
     write_text(out / "table.md", objective_table(runs, config.bound_K))
     save_objective_figures(runs, {s.name: np.load(out / s.folder / "figures.npz") for s in todo}, config, out)
@@ -217,6 +233,9 @@ def study_config(quick=False, **given):
     if config.warmup >= config.epochs:
         raise UsageError(f"--warmup {config.warmup} is not shorter than the run (--epochs {config.epochs}): "
                          f"give at most {config.epochs - 1}")
+    if len({s.folder for s in settings(config)}) < len(settings(config)):
+        raise UsageError(f"--betas {','.join(f'{b:g}' for b in config.betas)} and --latents "
+                         f"{','.join(map(str, config.latents))} name a model twice: give each value once")
     if config.workers < 1 or config.bound_images < 1:
         raise UsageError("--workers and --bound-images must be >= 1")
     return config

@@ -177,6 +177,7 @@ def test_resume_of_a_file_that_is_not_a_checkpoint_says_so_in_one_line(tmp_path,
     (["--hidden", "512,-1"], "--hidden: widths must be >= 1"),
     (["--beta", "-1"], "--beta: must be >= 0"),
     (["--free-bits", "-0.5"], "--free-bits: must be >= 0"),
+    (["--free-bits", "inf"], "--free-bits: must be a finite number, got inf"),
     (["--kl-warmup", "-1"], "--kl-warmup: must be >= 0"),
     (["--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["--loss", "l1"], "invalid choice: 'l1'"),
@@ -426,10 +427,20 @@ def test_a_learned_variance_run_learns_it_and_reports_its_density(tmp_path):
 
 @pytest.mark.parametrize("model, args, message", [
     ("vae", ["--epochs", "3", "--kl-warmup", "3"],
-     "--kl-warmup 3 is not shorter than the run (--epochs 3): the KL weight would not reach beta = 1 before it ends"),
+     "a KL warm-up of 3 epochs (--kl-warmup) is not shorter than the run (--epochs 3): the KL weight would not "
+     "reach beta = 1 before it ends"),
+    ("vae", ["--beta", "0", "--free-bits", "0.5"], "which --beta 0 leaves out of the loss"),
     ("ae", ["--loss", "gaussian"], "an autoencoder has none"),
 ])
 def test_settings_that_cannot_go_together_are_one_line(tmp_path, capsys, model, args, message):
     err = run_main(capsys, model, [*DIGITS_FLAGS, *args, "--out", str(tmp_path / "run")])
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_resumed_in_its_warmup_goes_on_with_the_warmups_beta(tmp_path):
+    config, out, history = train(tmp_path, epochs=2, kl_warmup=3, beta=1.5)
+    resumed = run.load_checkpoint(str(out / "checkpoint.npz"))
+    _, _, history = run_training(TrainConfig(**{**DIGITS, "epochs": 4, "kl_warmup": 3, "beta": 1.5}), str(out),
+                                 resumed, show_progress=False)
+    assert [e["beta"] for e in history] == [0.0, 0.5, 1.0, 1.5]

@@ -59,6 +59,11 @@ def test_a_quick_study_writes_its_results_and_figures_and_resumes_without_traini
                                                             "free_bits")}).folder / "checkpoint.npz").unlink()
     again = study(config, tmp_path / "out", log=lambda line: None)
     assert [r["seconds"] for r in again["runs"]] == [r["seconds"] for r in results["runs"]]
+    assert again["epoch_minutes"] == pytest.approx(results["epoch_minutes"]) and results["epoch_minutes"] > 0
+    # ...and a study of other settings in that folder is refused, naming the model, not retrained over it
+    with pytest.raises(UsageError, match="beta 0.5, latent 2: .* holds a model trained with other settings"):
+        study(study_config(True, epochs=3, betas=(0.5, 4.0), latents=(2,), remedy_latents=(3,), bound_images=20,
+                           workers=1), tmp_path / "out", log=lambda line: None)
 
 
 @pytest.mark.parametrize("given, message", [
@@ -66,6 +71,7 @@ def test_a_quick_study_writes_its_results_and_figures_and_resumes_without_traini
     (dict(free_bits=-1.0), "--free-bits must be >= 0 nats, got -1.0"),
     (dict(warmup=20), "--warmup 20 is not shorter than the run (--epochs 20)"),
     (dict(workers=0), "--workers and --bound-images must be >= 1"),
+    (dict(betas=(1.0, 0.5, 1.0)), "name a model twice"),
 ])
 def test_bad_settings_are_one_line(given, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
