@@ -197,7 +197,8 @@ function show() {
   if (VAE) terms.push(`, KL(q(z|x) ‖ N(0, I)) ${kl.toFixed(2)}`);
   if (zs) {
     const error = model.recon(zs, x);
-    terms.push(`; from this z ${error.toFixed(2)}, and there the loss, error + β KL,`,
+    terms.push(`; from this z ${error.toFixed(2)}, and there the loss, error + β KL`
+               + (MODEL.free_bits ? ` (the ELBO's: training floored each dimension's KL at ${MODEL.free_bits} nats),` : ","),
                `${(error + MODEL.beta * kl).toFixed(2)}`);
   }
   $("terms").textContent = terms.join(" ").replaceAll(" ,", ",").replaceAll(" ;", ";") + ".";

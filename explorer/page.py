@@ -195,6 +195,7 @@ def page_text(model, data, z, *, name, epochs, test_loss, loss_label="test loss"
         "class_names": list(data.class_names), "colours": [matplotlib_hex(TAB10(y % 10))
                                                            for y in range(len(data.class_names))],
         "latent_dim": J, "loss": model.recon_loss.loss, "beta": getattr(model, "beta", None),
+        "free_bits": getattr(model, "free_bits", 0.0),
         "x_logvar": float(to_numpy(model.recon_loss.params["x_logvar"])[0]) if model.recon_loss.params else None,
         "output": output, "weights": dtype, **layers,
         "order": order.tolist(), "kl": None if kl is None else kl.tolist(), "extent": extent.tolist(),
