@@ -26,6 +26,12 @@ account, no groups) before the student's code is even compiled. What holds, and 
 - Whatever it reports is checked, never trusted: the values it sends must be right at the
   check's size and at a realistic size (course/realistic.py), within the time limit.
 
+What does not hold: values alone cannot tell a derived gradient from one computed exactly from
+the student's own formula of the function (the complex step; a centred difference of a loss
+quadratic in its input, exact at any step; a difference of one number, extrapolated), and a
+file elsewhere on the machine that the child's uid may read (another copy of the project) is
+read; README.md, "For teachers", says both.
+
 The report, on the descriptor: records, each a JSON line {"case", "backend", "error", "arrays",
 "changed", "foreign"} then the float64 bytes of its arrays, in order.
 """
