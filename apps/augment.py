@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from studies.part_three import AugmentConfig, accuracy_table, study, study_config
-from lab.cli import add_common_flags, backend_name_from, bounded, default_out, int_list, run_main
+from lab.cli import add_common_flags, backend_name_from, bounded, default_out, number_list, run_main
 from models.conv import ARCHS
 
 
@@ -17,9 +17,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="augment.py", description="Part Three: does a VAE's data help a classifier "
                                                                "trained on few labels?")
     add_common_flags(p, argparse.Namespace(dataset=d.dataset, seed="the seeds of --seeds"))  # --seed S: --seeds S
-    p.add_argument("--n", dest="ns", metavar="N", type=int_list("image counts", "10,30,100"),
+    p.add_argument("--n", dest="ns", metavar="N", type=number_list("image counts", "10,30,100"),
                    help=f"labelled images per class (default: {','.join(map(str, d.ns))})")
-    p.add_argument("--seeds", type=int_list("seeds", "0,1,2", low=0),
+    p.add_argument("--seeds", type=number_list("seeds", "0,1,2", low=0),
                    help=f"(default: {','.join(map(str, d.seeds))})")
     p.add_argument("--extra", type=bounded(int, 0), metavar="K",
                    help=f"shifted copies or generated images per labelled image (default: {d.extra})")

@@ -8,7 +8,7 @@ arguments, runs it and prints its table.
 import argparse
 import sys
 
-from lab.cli import backend_name_from, bounded, default_out, float_list, int_list, run_main
+from lab.cli import bounded, number_list, run_study
 from nn.backend import BACKEND_NAMES
 from studies.objective import ObjectiveConfig, objective_table, study, study_config
 
@@ -20,11 +20,11 @@ def main(argv=None):
                                 "dimensions: rate, distortion, the bound and the active units of each.")
     p.add_argument("--dataset", help=f"(default: {d.dataset}, the lab's)")
     p.add_argument("--epochs", type=bounded(int, 1), help=f"(default: {d.epochs}, the lab's)")
-    p.add_argument("--betas", type=float_list("KL weights", "0.1,1,8"), help="KL weights of the sweep (default: "
-                                                    f"{','.join(f'{b:g}' for b in d.betas)})")
-    p.add_argument("--latents", type=int_list("latent sizes", "2,16"), help="latent sizes of the sweep and the learned "
-                                                                            "variance (default: 2,16)")
-    p.add_argument("--remedy-latents", type=int_list("latent sizes", "16,32"),
+    p.add_argument("--betas", type=number_list("KL weights", "0.1,1,8", low=0, kind=float),
+                   help=f"KL weights of the sweep (default: {','.join(f'{b:g}' for b in d.betas)})")
+    p.add_argument("--latents", type=number_list("latent sizes", "2,16"),
+                   help="latent sizes of the sweep and the learned variance (default: 2,16)")
+    p.add_argument("--remedy-latents", type=number_list("latent sizes", "16,32"),
                    help="latent sizes the warm-up and free bits are measured at (default: 16,32)")
     p.add_argument("--warmup", type=bounded(int, 1), help=f"the warm-up models' --kl-warmup (default: {d.warmup})")
     p.add_argument("--free-bits", type=bounded(float, 0), help=f"the free-bits models' floor, nats (default: "
@@ -38,19 +38,10 @@ def main(argv=None):
                                  "resumes when run again with the same --out")
     p.add_argument("--quick", action="store_true", help="the digits, 5 epochs, betas 0.1,1,8, latents 2 and 4: "
                                                         "seconds, a first look")
-    args = p.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("quick", "out", "backend")}
-    out = args.out or default_out(p.prog)
-
-    def body():
-        config = study_config(args.quick, backend=backend_name_from(args.backend), **given)
-        results = study(config, out)
-        print()
-        print(objective_table(results["runs"], config.bound_K))
-        print(f"results.json, table.md and the figures (rate_distortion.png, bound_and_units.png, kl_per_dim.png, "
-              f"samples_traversals.png) in {out}, and each model's run in a folder of its own")
-
-    return run_main(p, body)
+    return run_study(p, argv, lambda quick, given, out: study(study_config(quick, **given), out),
+                     lambda results, out: objective_table(results["runs"], results["config"]["bound_K"])
+                     + f"\nresults.json, table.md and the figures (rate_distortion.png, bound_and_units.png, "
+                       f"kl_per_dim.png, samples_traversals.png) in {out}, and each model's run in a folder of its own")
 
 
 if __name__ == "__main__":

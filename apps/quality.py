@@ -14,7 +14,7 @@ import os
 from studies.figures import save_curves_with_range
 from studies.flags import BenchConfig, add_flags
 from studies.trainers import select_kinds
-from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, int_list, prepare_out,
+from lab.cli import (UsageError, add_common_flags, backend_name_from, bounded, default_out, number_list, prepare_out,
                      progress_wanted, run_main)
 from lab.config import LAB, config_from
 from lab.files import write_json, write_text
@@ -31,7 +31,7 @@ def parser():
     add_common_flags(p, d)
     add_flags(p, d)
     p.add_argument("--epochs", type=bounded(int, 1), help=f"default: the lab's, {d.epochs}")
-    p.add_argument("--seeds", type=int_list("seeds", "0,1,2", low=0), default=SEEDS,
+    p.add_argument("--seeds", type=number_list("seeds", "0,1,2", low=0), default=SEEDS,
                    help=f"comma-separated (default: {','.join(map(str, SEEDS))})")
     return p
 

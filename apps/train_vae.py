@@ -11,7 +11,7 @@ import os
 
 from lab import codes, plots, run
 from lab.train import minibatches
-from lab.cli import bounded, int_list
+from lab.cli import bounded, number_list
 from models.likelihood import DECODERS, bits_per_dim, importance_weighted_bound
 from nn import Generator
 from nn.backend import get_backend, to_backend, to_numpy
@@ -26,7 +26,7 @@ def add_flags(parser, defaults):
     parser.add_argument("--free-bits", metavar="NATS", type=bounded(float, 0),
                         help="a floor on each latent dimension's KL in the loss: below it a dimension is not pulled "
                              "to the prior (default: 0, none)")
-    parser.add_argument("--log-likelihood", metavar="K[,K...]", type=int_list("sample counts", "1,10,100,1000"),
+    parser.add_argument("--log-likelihood", metavar="K[,K...]", type=number_list("sample counts", "1,10,100,1000"),
                         help="after training, estimate log p(x) on the test set with the importance-weighted bound "
                              "for each K (1 is the ELBO); into metrics.json")
 

@@ -7,7 +7,7 @@ arguments, runs the search and the retrainings, and prints the table.
 import argparse
 import sys
 
-from lab.cli import backend_name_from, bounded, default_out, int_list, run_main
+from lab.cli import bounded, number_list, run_study
 from lab.data import DATASETS
 from nn.backend import BACKEND_NAMES
 from studies.tuning import TuneConfig, tuning_table, tune, tune_config
@@ -22,7 +22,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=bounded(int, 1), help=f"of every trial and retraining (default: {d.epochs})")
     p.add_argument("--validation", type=bounded(int, 1), help=f"training images held out to score a trial "
                                                               f"(default: {d.validation})")
-    p.add_argument("--seeds", type=int_list("seeds", "0,1,2", low=0), help="of the retrainings (default: 0,1,2)")
+    p.add_argument("--seeds", type=number_list("seeds", "0,1,2", low=0), help="of the retrainings (default: 0,1,2)")
     p.add_argument("--bound-k", type=bounded(int, 1), help=f"K of the test bound L_K (default: {d.bound_k})")
     p.add_argument("--workers", type=int, help="processes that run trials together (default: 1)")
     p.add_argument("--storage", help="an Optuna storage URL, shared by workers on several machines "
@@ -33,17 +33,9 @@ def main(argv=None):
     p.add_argument("--out", help="output folder; run again with the same --out to resume "
                                  "(default: runs/tune-<timestamp>/)")
     p.add_argument("--quick", action="store_true", help="digits, 4 trials of 3 epochs, one seed: a first look")
-    args = p.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("quick", "out", "backend")}
-    out = args.out or default_out(p.prog)
-
-    def body():
-        results = tune(tune_config(args.quick, backend=backend_name_from(args.backend), **given), out)
-        print()
-        print(tuning_table(results))
-        print(f"results.json, table.md, history.png and importance.png in {out}; the study in {results['storage']}")
-
-    return run_main(p, body)
+    return run_study(p, argv, lambda quick, given, out: tune(tune_config(quick, **given), out),
+                     lambda results, out: tuning_table(results) + f"\nresults.json, table.md, history.png and "
+                     f"importance.png in {out}; the study in {results['storage']}")
 
 
 if __name__ == "__main__":

@@ -60,31 +60,19 @@ def bounded(kind, low, strict=False):
     return parse
 
 
-def float_list(what, example, low=0.0):
-    """An argparse type: comma-separated numbers, each finite and >= low, as a tuple ("0.1,1,8")."""
+def number_list(what, example, low=1, kind=int):
+    """An argparse type: comma-separated numbers of `kind` (int, or float: finite ones) >= low, as a
+    tuple, such as widths "512,256", seeds "0,1,2" or, with kind float, KL weights "0.1,1,8"."""
 
     def parse(text):
         try:
-            values = tuple(float(v) for v in text.split(","))
+            values = tuple(kind(v) for v in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated {what} like {example}, got {text!r}") from None
-        if not all(math.isfinite(v) and v >= low for v in values):
-            raise argparse.ArgumentTypeError(f"{what} must be finite and >= {low:g}, got {text}")
-        return values
-
-    return parse
-
-
-def int_list(what, example, low=1):
-    """An argparse type: comma-separated integers >= low, such as widths "512,256" or seeds "0,1,2"."""
-
-    def parse(text):
-        try:
-            values = tuple(int(v) for v in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what} like {example}, got {text!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be finite numbers, got {text}")
         if min(values) < low:
-            raise argparse.ArgumentTypeError(f"{what} must be >= {low}, got {text}")
+            raise argparse.ArgumentTypeError(f"{what} must be >= {low:g}, got {text}")
         return values
 
     return parse
@@ -196,6 +184,23 @@ class StopRequest:
 
     def __call__(self):
         return self.signum is not None
+
+
+def run_study(parser, argv, study, report):
+    """A study's script (disentangle.py, tune.py, objective.py): parse argv; then, under run_main,
+    results = study(quick, given, out), `given` the flags given (None for those left out; "backend"
+    resolved as backend_name_from does) and `out` the --out folder or default_out's, and print
+    report(results, out): the study's table and what it wrote where."""
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("quick", "out", "backend")}
+    out = args.out or default_out(parser.prog)
+
+    def body():
+        results = study(args.quick, {**given, "backend": backend_name_from(args.backend)}, out)
+        print()
+        print(report(results, out))
+
+    return run_main(parser, body)
 
 
 def run_main(parser, body):

@@ -25,7 +25,7 @@ from nn.backend import BackendError, backend_name, get_backend, to_backend, to_n
 
 from . import plots
 from .cli import (RunFailed, Stopped, StopRequest, UsageError, add_common_flags, backend_name_from, bounded,
-                  default_out, int_list, prepare_out, progress_wanted, run_main)
+                  default_out, number_list, prepare_out, progress_wanted, run_main)
 from .config import TrainConfig, build_model, config_from, describe, model_kind
 from .data import DataError, load_dataset
 from .files import CheckpointError, load_npz, save_npz, write_json
@@ -48,11 +48,11 @@ def build_parser(prog, description, add_flags=None):
     p.add_argument("--batch-size", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.batch_size})")
     p.add_argument("--lr", type=bounded(float, 0, strict=True), help=f"Adam learning rate, > 0 (default: {d.lr})")
     p.add_argument("--latent-dim", type=bounded(int, 0, strict=True), help=f">= 1 (default: {d.latent_dim})")
-    p.add_argument("--hidden", type=int_list("widths", "512 or 512,256"),
+    p.add_argument("--hidden", type=number_list("widths", "512 or 512,256"),
                    help="hidden widths, comma-separated (default: 512)")
     p.add_argument("--arch", choices=ARCHS, help=f"network (default: {d.arch}, the lab's); conv: two convolutions "
                                                  "each way (models/conv.py), for images whose sides are multiples of 4")
-    p.add_argument("--channels", type=int_list("channel counts", "32,64"),
+    p.add_argument("--channels", type=number_list("channel counts", "32,64"),
                    help=f"--arch conv: the convolutions' output channels (default: {','.join(map(str, d.channels))})")
     p.add_argument("--loss", choices=LOSSES, help=f"reconstruction loss (default: {d.loss}); gaussian: a "
                                                   "Gaussian decoder whose variance is learned (a VAE's only)")

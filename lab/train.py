@@ -129,21 +129,19 @@ class Epoch:
     seconds: float
 
 
-def fit(model, optimizer, x, batch_size, scale, rng, *, epochs, first=1, y=None, progress=None, lr_factor=None,
-        before_epoch=None, should_stop=None, show_progress=False):
+def fit(model, optimizer, x, batch_size, scale, rng, *, epochs, first=1, y=None, progress=None, before_epoch=None,
+        should_stop=None, show_progress=False):
     """Train `model` with `optimizer` on x: (N, D) uint8 (labels y: (N,), or None), epochs first to
     `epochs`, each one train_epoch in an order drawn from `rng`: yields an Epoch after each.
 
     progress: an interrupted epoch's EpochProgress, to continue `first` where it stopped;
-    lr_factor(epoch): the factor on optimizer.lr before each epoch (None: the lr stays);
-    before_epoch(epoch): called before each epoch trains, to set what a schedule sets (the KL warm-up);
+    before_epoch(epoch): called before each epoch trains, to set what a schedule sets (a step size that
+    decays, the KL warm-up); None: nothing changes between epochs;
     should_stop, and NonFiniteLoss: as train_epoch's. show_progress: a bar over each epoch.
     """
     n = x.shape[0]
     for number in range(first, epochs + 1):
         start = time.perf_counter()
-        if lr_factor is not None:
-            optimizer.lr *= lr_factor(number)
         if before_epoch is not None:
             before_epoch(number)
         progress = progress or EpochProgress(order=rng.permutation(n))

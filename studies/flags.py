@@ -9,7 +9,7 @@ import dataclasses
 
 from models.conv import ARCHS
 
-from lab.cli import bounded, int_list
+from lab.cli import bounded, number_list
 from lab.config import LAB, lab_config
 from .trainers import KINDS, kind_named
 from .workers import usable_cores
@@ -61,7 +61,7 @@ def add_flags(parser, defaults):
     parser.add_argument("--threads", type=bounded(int, 1),
                         help=f"threads for BLAS and PyTorch (default: the {defaults.threads} cores this may use)")
     parser.add_argument("--arch", choices=ARCHS, help=f"the network (default: {defaults.arch}, the lab's)")
-    parser.add_argument("--channels", type=int_list("channel counts", "32,64"),
+    parser.add_argument("--channels", type=number_list("channel counts", "32,64"),
                         help=f"--arch conv: the convolutions' channels (default: {','.join(map(str, defaults.channels))})")
     parser.add_argument("--latent-dim", type=bounded(int, 1), help=f"default: the lab's, {defaults.latent_dim}")
     parser.add_argument("--skip", metavar="KIND[,KIND]", type=kind_keys,

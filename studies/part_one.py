@@ -226,11 +226,14 @@ def train_autoencoder(method, model, data, config, rng, log=print_now, log_every
     began, xp = time.perf_counter(), rng.xp
     x_train_u8, x_test_u8 = to_backend(data.x_train, xp), to_backend(data.x_test, xp)
 
-    def decay(epoch):  # the factor on Adam's step before each epoch
-        return config.decay if epoch > config.decay_from * config.epochs else 1.0
+    optimizer = Adam(model.params, lr=method.lr(config))
 
-    for epoch in fit(model, Adam(model.params, lr=method.lr(config)), x_train_u8, config.batch_size, data.scale, rng,
-                     epochs=config.epochs, lr_factor=decay, show_progress=show_progress):
+    def decay(epoch):  # Adam's step, before each epoch
+        if epoch > config.decay_from * config.epochs:
+            optimizer.lr *= config.decay
+
+    for epoch in fit(model, optimizer, x_train_u8, config.batch_size, data.scale, rng, epochs=config.epochs,
+                     before_epoch=decay, show_progress=show_progress):
         if epoch.number == 1 or epoch.number % log_every == 0:
             log(f"{method.key}: epoch {epoch.number}/{config.epochs}  train loss {epoch.means['loss']:.3f}")
     z_test = on_host(model.code, x_test_u8, data.scale)  # the VAE's code: mu, without noise

@@ -54,7 +54,10 @@ def test_fit_is_train_epoch_after_train_epoch_with_the_lr_scaled_before_each():
         opt.lr *= factor
         train_epoch(by_hand, opt, X, 4, 1 / 255, rng)
     model, optimizer, rng = small_model()
-    epochs = list(fit(model, optimizer, X, 4, 1 / 255, rng, epochs=3, lr_factor=lambda e: 1.0 if e == 1 else 0.5))
+    def halve_after_the_first(epoch):
+        optimizer.lr *= 1.0 if epoch == 1 else 0.5
+
+    epochs = list(fit(model, optimizer, X, 4, 1 / 255, rng, epochs=3, before_epoch=halve_after_the_first))
     assert [e.number for e in epochs] == [1, 2, 3] and all(e.images == 10 and e.seconds > 0 for e in epochs)
     assert optimizer.lr == opt.lr == 1e-2 * 0.25
     for name, p in by_hand.params.items():

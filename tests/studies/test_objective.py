@@ -76,3 +76,14 @@ def test_a_quick_study_writes_its_results_and_figures_and_resumes_without_traini
 def test_bad_settings_are_one_line(given, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         study_config(**given)
+
+
+@pytest.mark.parametrize("betas, message", [("1,inf", "--betas: KL weights must be finite numbers, got 1,inf"),
+                                            ("1,-2", "--betas: KL weights must be >= 0, got 1,-2"),
+                                            ("1,x", "expected comma-separated KL weights like 0.1,1,8")])
+def test_the_script_refuses_bad_betas_in_one_line(betas, message, capsys):
+    from apps import objective
+
+    with pytest.raises(SystemExit) as exit_:
+        objective.main(["--betas", betas])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
